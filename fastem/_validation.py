@@ -1,0 +1,151 @@
+"""Input validation done once in the Python wrapper, so that compiled kernels (bounds
+checks off) only ever see C-contiguous, finite arrays of consistent shapes."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .suff_stats import COVARIANCE_TYPES, shift_shape
+
+
+def check_covariance_type(covariance_type: str) -> str:
+    if covariance_type not in COVARIANCE_TYPES:
+        raise ValueError(
+            f"covariance_type must be one of {COVARIANCE_TYPES}, got {covariance_type!r}"
+        )
+    return covariance_type
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    if not np.isfinite(a).all():
+        bad = np.argwhere(~np.isfinite(a))[0]
+        raise ValueError(
+            f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)}: "
+            f"{a[tuple(bad)]!r}); remove or impute non-finite values first"
+        )
+
+
+def check_X(X, name: str = "X", min_samples: int = 1) -> np.ndarray:
+    """X as a finite C-contiguous (N, D) float32/float64 array.
+
+    float32 stays float32; other dtypes become float64. A copy is made only when X is
+    not already C-contiguous float32/float64; read-only inputs (memmaps) are used as is.
+    """
+    X = np.asarray(X)
+    if X.dtype.kind == "c":
+        raise ValueError(f"{name} must be real, got complex dtype {X.dtype}")
+    if X.dtype.kind not in "fiub":
+        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-d array (n_samples, n_features), got shape {X.shape}; "
+            "reshape 1-d data with X.reshape(-1, 1)"
+        )
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if X.shape[0] < min_samples:
+        raise ValueError(f"{name} has {X.shape[0]} samples, at least {min_samples} required")
+    if X.shape[1] < 1:
+        raise ValueError(f"{name} has 0 features, at least 1 required")
+    _check_finite(X, name)
+    return X
+
+
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """None, or a finite non-negative C-contiguous (N,) float64 array."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Number):
+        return np.full(n_samples, float(sample_weight))
+    sw = np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if sw.shape != (n_samples,):
+        raise ValueError(f"sample_weight must have shape ({n_samples},), got {sw.shape}")
+    _check_finite(sw, "sample_weight")
+    if (sw < 0).any():
+        raise ValueError(f"sample_weight must be non-negative, got minimum {sw.min()!r}")
+    return sw
+
+
+def _as_float64(a, name: str, shape: tuple) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    _check_finite(a, name)
+    return a
+
+
+def check_weights(weights, n_components: int) -> np.ndarray:
+    w = _as_float64(weights, "weights", (n_components,))
+    if (w < 0).any() or (w > 1).any():
+        raise ValueError(f"weights must lie in [0, 1], got {w}")
+    if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-6):
+        raise ValueError(f"weights must sum to 1, got sum {w.sum()!r}")
+    return w
+
+
+def check_means(means, n_features: int) -> np.ndarray:
+    means = np.asarray(means)
+    if means.ndim != 2 or means.shape[1] != n_features:
+        raise ValueError(f"means must have shape (n_components, {n_features}), got {means.shape}")
+    return _as_float64(means, "means", means.shape)
+
+
+def check_precisions_cholesky(precisions_cholesky, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
+    """Upper-triangular (full/tied) or positive (diag/spherical) precision Cholesky factors.
+
+    Lower-triangular full/tied factors (scikit-learn produces them from ``precisions_init``)
+    are converted to the equivalent upper-triangular factor.
+    """
+    from .gaussian import precisions_cholesky_from_precisions, precisions_from_precisions_cholesky
+
+    shape = {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+    p = _as_float64(precisions_cholesky, "precisions_cholesky", shape)
+    if covariance_type in ("full", "tied"):
+        mats = p.reshape(-1, n_features, n_features)
+        diag = np.diagonal(mats, axis1=1, axis2=2)
+        if not (diag > 0).all():
+            raise ValueError("precisions_cholesky must have a strictly positive diagonal")
+        if np.any(np.tril(mats, -1)):
+            if np.any(np.triu(mats, 1)):
+                raise ValueError(
+                    "precisions_cholesky must be triangular (the Cholesky factor of the precision)"
+                )
+            prec = precisions_from_precisions_cholesky(p, covariance_type)
+            p = np.ascontiguousarray(precisions_cholesky_from_precisions(prec, covariance_type))
+    elif not (p > 0).all():
+        raise ValueError(f"precisions_cholesky must be strictly positive for covariance_type={covariance_type!r}")
+    return p
+
+
+def check_shift(shift, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
+    return _as_float64(shift, "shift", shift_shape(covariance_type, n_components, n_features))
+
+
+def check_resp(resp, n_samples: int) -> np.ndarray:
+    resp = np.asarray(resp)
+    if resp.ndim != 2 or resp.shape[0] != n_samples:
+        raise ValueError(f"resp must have shape ({n_samples}, n_components), got {resp.shape}")
+    resp = _as_float64(resp, "resp", resp.shape)
+    if (resp < 0).any():
+        raise ValueError("resp must be non-negative")
+    return resp
+
+
+def check_n_threads(n_threads) -> int | None:
+    if n_threads is None:
+        return None
+    if not isinstance(n_threads, numbers.Integral) or n_threads == 0:
+        raise ValueError(f"n_threads must be None, a positive int, or negative (joblib style), got {n_threads!r}")
+    return int(n_threads)
+
+
+def check_block_size(block_size) -> int:
+    if not isinstance(block_size, numbers.Integral) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    return int(block_size)

@@ -1,0 +1,123 @@
+"""Gaussian model family: parameter algebra on K x D x D arrays (no loops over samples).
+
+The M-step turns :class:`~fastem.suff_stats.SuffStats` into weights, means and covariances;
+the helpers convert covariances to the Cholesky factor of the precision, the
+parameterisation every kernel takes (as scikit-learn does: for full/tied it is upper
+triangular with ``precision = P @ P.T``; for diag/spherical it is ``1 / sqrt(variance)``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import linalg
+
+from .suff_stats import SuffStats
+
+# scikit-learn adds this to nk before dividing, so that empty components give finite
+# parameters; we do the same so that fits agree to rounding.
+NK_EPS = 10 * np.finfo(np.float64).eps
+
+_ILL_DEFINED = (
+    "the empirical covariance of {what} is not positive definite (for instance caused by "
+    "singleton or collapsed samples, or constant features); increase reg_covar "
+    "(currently {reg_covar!r}), decrease n_components, or scale the input data"
+)
+
+
+def m_step(stats: SuffStats, reg_covar: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Maximise the expected complete-data log-likelihood given sufficient statistics.
+
+    Returns ``weights`` (K,), ``means`` (K, D) and ``covariances`` (shape by type:
+    full (K, D, D), tied (D, D), diag (K, D), spherical (K,)), all float64, with
+    ``reg_covar`` added to the diagonal.
+    """
+    nk = stats.nk + NK_EPS
+    centre = stats.sum_x / nk[:, None]  # mean minus shift
+    if stats.covariance_type == "tied":
+        means = stats.shift[None, :] + centre
+    else:
+        means = stats.shift + centre
+    n_features = stats.n_features
+    if stats.covariance_type == "full":
+        cov = stats.sum_xx / nk[:, None, None] - centre[:, :, None] * centre[:, None, :]
+        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+        cov[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+    elif stats.covariance_type == "tied":
+        between = (nk[:, None] * centre).T @ centre
+        cov = (stats.sum_xx - between) / nk.sum()
+        cov = 0.5 * (cov + cov.T)
+        cov.flat[:: n_features + 1] += reg_covar
+    elif stats.covariance_type == "diag":
+        cov = stats.sum_xx / nk[:, None] - centre**2 + reg_covar
+    else:
+        cov = (stats.sum_xx / nk - np.sum(centre**2, axis=1)) / n_features + reg_covar
+    weights = nk / nk.sum()
+    return weights, means, cov
+
+
+def precisions_cholesky_from_covariances(
+    covariances: np.ndarray, covariance_type: str, reg_covar: float | None = None
+) -> np.ndarray:
+    """Cholesky factor of the precision; ``ValueError`` naming the component when a
+    covariance is not positive definite (``reg_covar`` is only quoted in the message)."""
+    if covariance_type in ("full", "tied"):
+        mats = covariances[None] if covariance_type == "tied" else covariances
+        out = np.empty_like(mats, dtype=np.float64)
+        eye = np.eye(mats.shape[-1])
+        for k, cov in enumerate(mats):
+            try:
+                cov_chol = linalg.cholesky(cov, lower=True)
+            except linalg.LinAlgError:
+                what = "the tied covariance" if covariance_type == "tied" else f"component {k}"
+                raise ValueError(_ILL_DEFINED.format(what=what, reg_covar=reg_covar)) from None
+            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+        return out[0] if covariance_type == "tied" else out
+    bad = np.flatnonzero(~(np.asarray(covariances) > 0).reshape(len(covariances), -1).all(axis=1))
+    if bad.size:
+        raise ValueError(_ILL_DEFINED.format(what=f"component {bad[0]}", reg_covar=reg_covar))
+    return 1.0 / np.sqrt(covariances)
+
+
+def covariances_from_precisions_cholesky(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Inverse of :func:`precisions_cholesky_from_covariances`."""
+    if covariance_type == "full":
+        return np.stack([np.linalg.inv(p @ p.T) for p in precisions_cholesky])
+    if covariance_type == "tied":
+        return np.linalg.inv(precisions_cholesky @ precisions_cholesky.T)
+    return 1.0 / precisions_cholesky**2
+
+
+def precisions_from_precisions_cholesky(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
+    """``P @ P.T`` for full/tied, ``P**2`` for diag/spherical."""
+    if covariance_type == "full":
+        return precisions_cholesky @ precisions_cholesky.transpose(0, 2, 1)
+    if covariance_type == "tied":
+        return precisions_cholesky @ precisions_cholesky.T
+    return precisions_cholesky**2
+
+
+def precisions_cholesky_from_precisions(precisions: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Upper-triangular ``P`` with ``P @ P.T == precisions`` (full/tied), sqrt otherwise."""
+    if covariance_type in ("full", "tied"):
+        mats = precisions[None] if covariance_type == "tied" else precisions
+        out = np.empty_like(mats, dtype=np.float64)
+        for k, prec in enumerate(mats):
+            # P = flip(chol(flip(prec))) is upper triangular with P @ P.T == prec
+            try:
+                low = linalg.cholesky(prec[::-1, ::-1], lower=True)
+            except linalg.LinAlgError:
+                what = "the tied precision" if covariance_type == "tied" else f"component {k}'s precision"
+                raise ValueError(f"{what} is not symmetric positive definite") from None
+            out[k] = low[::-1, ::-1]
+        return out[0] if covariance_type == "tied" else out
+    return np.sqrt(precisions)
+
+
+def log_det_cholesky(precisions_cholesky: np.ndarray, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
+    """``log det`` of each component's precision Cholesky factor, (K,) float64."""
+    if covariance_type == "full":
+        return np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+    if covariance_type == "tied":
+        return np.full(n_components, np.log(np.diag(precisions_cholesky)).sum())
+    if covariance_type == "diag":
+        return np.log(precisions_cholesky).sum(axis=1)
+    return n_features * np.log(precisions_cholesky)

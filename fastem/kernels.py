@@ -1,0 +1,179 @@
+"""Public kernel API: validate once, then dispatch to a backend.
+
+Backends (``"cython"``, ``"numba"``, ``"numpy"``) are modules with the same four
+functions and signatures, called only with validated inputs (C-contiguous, finite,
+float32/float64 ``X``, float64 parameters, ``shift`` filled in)::
+
+    logsumexp(a, axis=-1, *, n_threads, block_size) -> (N,)        # a: (N, K) float64, axis=-1
+    gaussian_log_prob(X, means, precisions_cholesky, covariance_type, *, n_threads, block_size) -> (N, K)
+    suff_stats(X, resp, covariance_type, sample_weight, shift, *, n_threads, block_size) -> SuffStats
+    em_stats(X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
+             *, n_threads, block_size) -> SuffStats
+
+``em_stats`` is one pass over X that never allocates an (N, K) array. Compiled backends
+cut rows into blocks of ``block_size`` and reduce the blocks' statistics in a fixed
+order, so results are bit-identical for any ``n_threads``. ``fastem.reference`` is the
+``"numpy"`` backend.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from . import _validation as v
+from ._threads import effective_n_threads
+from .reference import data_shift, default_shift
+from .suff_stats import SuffStats
+
+__all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "SuffStats",
+    "available_backends",
+    "e_step",
+    "em_stats",
+    "gaussian_log_prob",
+    "get_backend",
+    "logsumexp",
+    "suff_stats",
+]
+
+#: Rows per block: the unit of work and of deterministic reduction.
+DEFAULT_BLOCK_SIZE = 512
+
+_BACKEND_MODULES = {
+    "cython": "fastem._kernels.cython_backend",
+    "numba": "fastem._kernels.numba_backend",
+    "numpy": "fastem.reference",
+}
+#: "auto" takes the first available backend in this order, per covariance type.
+AUTO_ORDER = {ct: ("cython", "numba", "numpy") for ct in ("full", "tied", "diag", "spherical")}
+
+_import_errors: dict[str, str] = {}
+
+
+def _load(name: str):
+    try:
+        return importlib.import_module(_BACKEND_MODULES[name])
+    except ImportError as exc:
+        _import_errors[name] = f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that import on this machine, fastest first."""
+    return [name for name in _BACKEND_MODULES if _load(name) is not None]
+
+
+def get_backend(backend: str = "auto", covariance_type: str = "full"):
+    """The backend module for ``backend`` (``"auto"`` resolves per ``covariance_type``)."""
+    if backend == "auto":
+        for name in AUTO_ORDER[covariance_type]:
+            module = _load(name)
+            if module is not None:
+                return module
+    if backend not in _BACKEND_MODULES:
+        raise ValueError(f"backend must be 'auto' or one of {list(_BACKEND_MODULES)}, got {backend!r}")
+    module = _load(backend)
+    if module is None:
+        raise ImportError(f"fastem backend {backend!r} is not available: {_import_errors[backend]}")
+    return module
+
+
+def resolve_backend_name(backend: str, covariance_type: str) -> str:
+    """The concrete backend name ``backend`` stands for."""
+    module = get_backend(backend, covariance_type)
+    return next(name for name, path in _BACKEND_MODULES.items() if path == module.__name__)
+
+
+def _options(n_threads, block_size) -> dict:
+    return {
+        "n_threads": effective_n_threads(v.check_n_threads(n_threads)),
+        "block_size": v.check_block_size(block_size),
+    }
+
+
+def logsumexp(a, axis: int = -1, *, backend: str = "auto", n_threads: int | None = None) -> np.ndarray:
+    """Max-shifted ``log(sum(exp(a), axis))`` of a float array; ``-inf`` entries are
+    allowed (an all ``-inf`` slice gives ``-inf``), NaN and ``+inf`` are not."""
+    a = np.asarray(a, dtype=np.float64)
+    if np.isnan(a).any() or np.isposinf(a).any():
+        raise ValueError("logsumexp input contains NaN or +inf")
+    if a.ndim == 0:
+        raise ValueError("logsumexp needs at least a 1-d array")
+    moved = np.moveaxis(a, axis, -1)
+    rows = np.ascontiguousarray(moved.reshape(-1, moved.shape[-1]))
+    out = get_backend(backend).logsumexp(rows, -1, **_options(n_threads, DEFAULT_BLOCK_SIZE))
+    return out.reshape(moved.shape[:-1])
+
+
+def _check_gaussian(X, means, precisions_cholesky, covariance_type, weights=None):
+    v.check_covariance_type(covariance_type)
+    X = v.check_X(X)
+    means = v.check_means(means, X.shape[1])
+    n_components = means.shape[0]
+    precisions_cholesky = v.check_precisions_cholesky(precisions_cholesky, covariance_type, n_components, X.shape[1])
+    if weights is not None:
+        weights = v.check_weights(weights, n_components)
+    return X, means, precisions_cholesky, weights
+
+
+def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, backend: str = "auto",
+                      n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+    """(N, K) float64 ``log N(x_i | mean_k, precision_k)``, mixture weights not included.
+
+    X: (N, D) float32/float64; means: (K, D); precisions_cholesky: (K, D, D) full,
+    (D, D) tied, (K, D) diag, (K,) spherical.
+    """
+    X, means, precisions_cholesky, _ = _check_gaussian(X, means, precisions_cholesky, covariance_type)
+    return get_backend(backend, covariance_type).gaussian_log_prob(
+        X, means, precisions_cholesky, covariance_type, **_options(n_threads, block_size))
+
+
+def e_step(X, weights, means, precisions_cholesky, covariance_type: str, *, backend: str = "auto",
+           n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """``log_resp`` (N, K) float64 and per-sample log-likelihood (N,) float64."""
+    X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type, weights)
+    module = get_backend(backend, covariance_type)
+    options = _options(n_threads, block_size)
+    weighted = module.gaussian_log_prob(X, means, precisions_cholesky, covariance_type, **options)
+    with np.errstate(divide="ignore"):
+        weighted += np.log(weights)
+    log_prob_norm = module.logsumexp(weighted, -1, **options)
+    weighted -= log_prob_norm[:, None]
+    return weighted, log_prob_norm
+
+
+def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *, backend: str = "auto",
+               n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> SuffStats:
+    """Sufficient statistics of given responsibilities ``resp`` (N, K) (e.g. an
+    initialisation). ``shift`` defaults to the weighted mean of X; ``loglik`` is 0.0."""
+    v.check_covariance_type(covariance_type)
+    X = v.check_X(X)
+    resp = v.check_resp(resp, X.shape[0])
+    sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
+    n_components = resp.shape[1]
+    if shift is None:
+        shift = data_shift(X, sample_weight, covariance_type, n_components)
+    shift = v.check_shift(shift, covariance_type, n_components, X.shape[1])
+    return get_backend(backend, covariance_type).suff_stats(
+        X, resp, covariance_type, sample_weight, shift, **_options(n_threads, block_size))
+
+
+def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight=None, shift=None, *,
+             backend: str = "auto", n_threads: int | None = None,
+             block_size: int = DEFAULT_BLOCK_SIZE) -> SuffStats:
+    """Fused E-step + sufficient statistics: one pass over X, no (N, K) array.
+
+    X: (N, D) float32/float64 (float32 is computed blockwise, accumulated in float64);
+    weights (K,); means (K, D); precisions_cholesky by ``covariance_type``; sample_weight
+    (N,) or None; shift defaults to ``means`` (tied: ``weights @ means``).
+    """
+    X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type, weights)
+    sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
+    if shift is None:
+        shift = default_shift(weights, means, covariance_type)
+    shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
+    return get_backend(backend, covariance_type).em_stats(
+        X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
+        **_options(n_threads, block_size))

@@ -1,0 +1,123 @@
+"""Pure-numpy reference kernels: the test oracle and the benchmark baseline.
+
+Readable rather than fast, but exact in the ways that matter: log-sum-exp is
+max-shifted, log-probabilities are computed on centred data (``x - mean_k``), and
+second moments are accumulated around a shift. Inputs are assumed validated
+(:mod:`fastem.kernels` validates and then dispatches here for ``backend="numpy"``).
+Every function accepts ``n_threads`` and ``block_size`` for signature compatibility
+with the compiled backends and ignores them. Everything is computed in float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .gaussian import log_det_cholesky
+from .suff_stats import SuffStats
+
+LOG_2PI = np.log(2 * np.pi)
+
+
+def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads=None, block_size=None) -> np.ndarray:
+    """``log(sum(exp(a), axis))``, shifted by the max; all ``-inf`` slices give ``-inf``."""
+    a = np.asarray(a, dtype=np.float64)
+    amax = np.max(a, axis=axis, keepdims=True)
+    amax = np.where(np.isfinite(amax), amax, 0.0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf for all -inf slices
+        out = np.log(np.sum(np.exp(a - amax), axis=axis, keepdims=True)) + amax
+    return np.squeeze(out, axis=axis)
+
+
+def _mahalanobis_sq(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
+    """(N, K) squared Mahalanobis distances ``||(x - mean_k) P_k||**2``."""
+    X = X.astype(np.float64, copy=False)
+    n_components = means.shape[0]
+    out = np.empty((X.shape[0], n_components))
+    for k in range(n_components):
+        diff = X - means[k]
+        if covariance_type == "full":
+            y = diff @ precisions_cholesky[k]
+        elif covariance_type == "tied":
+            y = diff @ precisions_cholesky
+        else:  # diag (D,) or spherical scalar
+            y = diff * precisions_cholesky[k]
+        out[:, k] = np.einsum("ij,ij->i", y, y)
+    return out
+
+
+def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_threads=None, block_size=None) -> np.ndarray:
+    """(N, K) float64 ``log N(x_i | mean_k, precision_k)`` (mixture weights not included)."""
+    n_components, n_features = means.shape
+    log_det = log_det_cholesky(precisions_cholesky, covariance_type, n_components, n_features)
+    maha = _mahalanobis_sq(X, means, precisions_cholesky, covariance_type)
+    return -0.5 * (n_features * LOG_2PI + maha) + log_det
+
+
+def e_step(X, weights, means, precisions_cholesky, covariance_type: str, *, n_threads=None, block_size=None):
+    """Responsibilities of the current parameters.
+
+    Returns ``log_resp`` (N, K) float64 and the per-sample log-likelihood
+    ``log p(x_i)`` (N,) float64.
+    """
+    with np.errstate(divide="ignore"):  # a zero weight gives log weight -inf
+        weighted = gaussian_log_prob(X, means, precisions_cholesky, covariance_type) + np.log(weights)
+    log_prob_norm = logsumexp(weighted, axis=1)
+    return weighted - log_prob_norm[:, None], log_prob_norm
+
+
+def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *, n_threads=None, block_size=None) -> SuffStats:
+    """Sufficient statistics of given responsibilities ``resp`` (N, K).
+
+    ``shift`` defaults to the weighted mean of X (for every component); the returned
+    ``loglik`` is 0.0 since no likelihood is computed.
+    """
+    X = X.astype(np.float64, copy=False)
+    n_samples, n_features = X.shape
+    n_components = resp.shape[1]
+    w = np.ones(n_samples) if sample_weight is None else sample_weight
+    if shift is None:
+        shift = data_shift(X, sample_weight, covariance_type, n_components)
+    wr = resp * w[:, None]
+    nk = wr.sum(axis=0)
+    sum_x = np.empty((n_components, n_features))
+    sum_xx = np.zeros({"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
+                       "diag": (n_components, n_features), "spherical": (n_components,)}[covariance_type])
+    for k in range(n_components):
+        diff = X - (shift if covariance_type == "tied" else shift[k])
+        sum_x[k] = wr[:, k] @ diff
+        if covariance_type == "full":
+            sum_xx[k] = (wr[:, k, None] * diff).T @ diff
+        elif covariance_type == "diag":
+            sum_xx[k] = wr[:, k] @ diff**2
+        elif covariance_type == "spherical":
+            sum_xx[k] = wr[:, k] @ np.sum(diff**2, axis=1)
+    if covariance_type == "tied":
+        diff = X - shift
+        sum_xx = (w[:, None] * diff).T @ diff
+    return SuffStats(covariance_type, nk, sum_x, sum_xx, np.array(shift, dtype=np.float64), 0.0, float(w.sum()))
+
+
+def data_shift(X, sample_weight, covariance_type: str, n_components: int) -> np.ndarray:
+    """The shift :func:`suff_stats` uses by default: the weighted mean of X, per component."""
+    if sample_weight is not None and not sample_weight.sum() > 0:
+        centre = np.zeros(X.shape[1])
+    else:
+        centre = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
+    return centre if covariance_type == "tied" else np.tile(centre, (n_components, 1))
+
+
+def default_shift(weights, means, covariance_type: str) -> np.ndarray:
+    """The shift :func:`em_stats` uses by default: the current means (tied: their weighted mean)."""
+    return weights @ means if covariance_type == "tied" else means
+
+
+def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight=None, shift=None,
+             *, n_threads=None, block_size=None) -> SuffStats:
+    """One fused EM pass: E-step under the given parameters folded into the statistics
+    the M-step needs, plus the total weighted log-likelihood."""
+    log_resp, log_prob_norm = e_step(X, weights, means, precisions_cholesky, covariance_type)
+    if shift is None:
+        shift = default_shift(weights, means, covariance_type)
+    stats = suff_stats(X, np.exp(log_resp), covariance_type, sample_weight, shift)
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight
+    stats.loglik = float(w @ log_prob_norm)
+    return stats

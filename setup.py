@@ -1,0 +1,89 @@
+"""Build the Cython kernels, with OpenMP when the compiler supports it.
+
+Environment:
+- ``FASTEM_NO_OPENMP=1``: build without OpenMP (kernels run single-threaded).
+- ``FASTEM_NATIVE=1``: add ``-march=native`` (the wheel then only runs on this CPU type).
+"""
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+OPENMP_TEST = r"""
+#include <omp.h>
+#include <stdio.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    printf("%d", n > 0);
+    return 0;
+}
+"""
+
+
+def _compiler() -> str:
+    return os.environ.get("CC") or sysconfig.get_config_var("CC").split()[0] or "cc"
+
+
+def openmp_flags() -> tuple[list, list]:
+    """(compile_args, link_args) for OpenMP, or ([], []) when it is off or unavailable."""
+    if os.environ.get("FASTEM_NO_OPENMP", "0") not in ("", "0"):
+        print("fastem: FASTEM_NO_OPENMP set, building without OpenMP", file=sys.stderr)
+        return [], []
+    if sys.platform == "win32":
+        return ["/openmp"], []
+    flags = ["-fopenmp"]
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "omp.c")
+        exe = os.path.join(tmp, "omp")
+        with open(src, "w") as fh:
+            fh.write(OPENMP_TEST)
+        result = subprocess.run([_compiler(), *flags, src, "-o", exe], capture_output=True, text=True)
+        if result.returncode == 0 and subprocess.run([exe], capture_output=True, text=True).stdout == "1":
+            return flags, flags
+        print(f"fastem: OpenMP test program failed, building without OpenMP:\n{result.stderr}", file=sys.stderr)
+        return [], []
+    except OSError as exc:
+        print(f"fastem: could not run the compiler for the OpenMP check ({exc}); building without OpenMP",
+              file=sys.stderr)
+        return [], []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+compile_args, link_args = openmp_flags()
+compile_args = ["-O3", *compile_args]
+if os.environ.get("FASTEM_NATIVE", "0") not in ("", "0"):
+    compile_args.append("-march=native")
+
+extensions = [
+    Extension(
+        "fastem._kernels._cython._gaussian",
+        ["fastem/_kernels/_cython/_gaussian.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    ),
+]
+
+setup(
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": "3",
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    ),
+)
