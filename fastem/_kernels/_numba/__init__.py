@@ -1,0 +1,1 @@
+"""Numba kernels: per-block helpers (``blocks``) and parallel drivers (``drivers``)."""

@@ -1,0 +1,143 @@
+"""Parallel Numba kernels: rows -> blocks -> slots, ``prange`` over slots.
+
+Rows are cut into blocks of ``block_size``; consecutive blocks are grouped into
+``n_slots`` contiguous slots (a function of N and block_size only). Each slot folds its
+blocks in order into its own buffers and the slots are summed in order at the end, so
+the result does not depend on the number of threads. X is float32 or float64;
+everything else is float64. ``sample_weight`` is (N,) or empty (all ones).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from . import blocks as bk
+from .vector import exp_neg
+
+PARALLEL_JIT = dict(bk.JIT, parallel=True)
+
+
+@njit(**bk.JIT)
+def slot_blocks(slot, n_slots, n_samples, block_size):
+    """First and end block of ``slot``."""
+    n_blocks = (n_samples + block_size - 1) // block_size
+    return slot * n_blocks // n_slots, (slot + 1) * n_blocks // n_slots
+
+
+@njit(**bk.JIT)
+def _log_prob_slot(X, means, prec, offset, full, block_size, slot, n_slots, out):
+    n_samples, n_features = X.shape
+    n_components, n_padded = means.shape
+    xT = np.zeros((n_padded, block_size))
+    dT = np.empty((n_padded, block_size))
+    Y = np.empty((4, block_size))
+    logp = np.empty((n_components, block_size))
+    first, end = slot_blocks(slot, n_slots, n_samples, block_size)
+    for blk in range(first, end):
+        r0 = blk * block_size
+        nb = min(block_size, n_samples - r0)
+        bk.load_transposed(X, r0, nb, xT)
+        if full:
+            bk.log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, logp)
+        else:
+            bk.log_prob_diag(xT, nb, means, prec[0], offset, logp)
+        for b in range(nb):
+            for k in range(n_components):
+                out[r0 + b, k] = logp[k, b]
+
+
+@njit(**PARALLEL_JIT)
+def log_prob(X, means, prec, offset, full, block_size, n_slots):
+    """(N, K) ``log N(x | mean_k, P_k) + offset[k]``. ``full`` (full/tied): ``means``
+    (K, Dp) and ``prec`` (K or 1, Dp, Dp) upper triangular, zero-padded to Dp, a multiple
+    of 4; else ``means`` (K, D) and ``prec`` (1, K, D) diagonal factors."""
+    out = np.empty((X.shape[0], means.shape[0]))
+    for slot in prange(n_slots):
+        _log_prob_slot(X, means, prec, offset, full, block_size, slot, n_slots, out)
+    return out
+
+
+@njit(**bk.JIT)
+def _stats_slot(X, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
+                block_size, slot, n_slots, nk, sum_x, sum_xx, loglik):
+    """Fold one slot's blocks into its buffers. ``resp`` (N, K) given -> weighted
+    responsibilities from it; ``resp`` empty -> computed from the parameters (E-step)."""
+    n_samples, n_features = X.shape
+    n_components, n_padded = means.shape
+    xT = np.zeros((n_padded, block_size))
+    dT = np.empty((n_padded, block_size))
+    tT = np.empty((n_padded, block_size))
+    Y = np.empty((4, block_size))
+    w = np.empty(block_size)
+    total = np.empty(block_size)
+    wr = np.empty((n_components, block_size))
+    offset = log_det + log_weights
+    first, end = slot_blocks(slot, n_slots, n_samples, block_size)
+    for blk in range(first, end):
+        r0 = blk * block_size
+        nb = min(block_size, n_samples - r0)
+        bk.load_transposed(X, r0, nb, xT)
+        bk.load_weights(sample_weight, r0, nb, w)
+        if resp.shape[0] == 0:
+            if full:
+                bk.log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, wr)
+            else:
+                bk.log_prob_diag(xT, nb, means, prec[0], offset, wr)
+            loglik[slot] += bk.normalise(wr, nb, w, Y[0], total)
+        else:
+            bk.load_resp(resp, r0, nb, w, wr)
+        if full:
+            bk.fold_full(xT, nb, wr, w, shift, tied, dT, tT, nk[slot], sum_x[slot], sum_xx[slot])
+        else:
+            bk.fold_diag(xT, nb, wr, shift, nk[slot], sum_x[slot], sum_xx[slot, :, :, 0])
+
+
+@njit(**PARALLEL_JIT)
+def stats(X, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied, block_size, n_slots):
+    """Sufficient statistics ``(nk, sum_x, sum_xx, loglik)`` as in ``SuffStats``.
+
+    ``resp`` (N, K): given responsibilities (``loglik`` 0); empty (0, K): E-step under
+    ``log_weights``, ``means``, ``prec``, ``log_det``. ``full``: ``means`` (K, Dp), ``prec``
+    (K or 1, Dp, Dp) upper triangular and ``shift`` (K or 1 when ``tied``, Dp) zero-padded
+    to Dp (a multiple of 4); ``sum_x`` (K, Dp), ``sum_xx`` (K or 1, Dp, Dp), upper triangle
+    only. Otherwise ``prec`` (1, K, D), ``shift`` (K, D) and ``sum_xx`` (K, D, 1).
+    """
+    n_components, n_features = means.shape
+    nk = np.zeros((n_slots, n_components))
+    sum_x = np.zeros((n_slots, n_components, n_features))
+    sum_xx = np.zeros((n_slots, 1 if tied else n_components, n_features, n_features if full else 1))
+    loglik = np.zeros(n_slots)
+    for slot in prange(n_slots):
+        _stats_slot(X, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
+                    block_size, slot, n_slots, nk, sum_x, sum_xx, loglik)
+    for slot in range(1, n_slots):
+        nk[0] += nk[slot]
+        sum_x[0] += sum_x[slot]
+        sum_xx[0] += sum_xx[slot]
+        loglik[0] += loglik[slot]
+    return nk[0], sum_x[0], sum_xx[0], loglik[0]
+
+
+@njit(**bk.JIT)
+def _logsumexp_slot(a, block_size, slot, n_slots, out):
+    first, end = slot_blocks(slot, n_slots, a.shape[0], block_size)
+    for n in range(first * block_size, min(end * block_size, a.shape[0])):
+        row = a[n]
+        amax = row[0]
+        for k in range(1, row.shape[0]):
+            amax = max(amax, row[k])
+        if amax == -np.inf:
+            amax = 0.0
+        total = 0.0
+        for k in range(row.shape[0]):
+            total += exp_neg(row[k] - amax)
+        out[n] = np.log(total) + amax
+
+
+@njit(**PARALLEL_JIT)
+def logsumexp(a, block_size, n_slots):
+    """Row-wise max-shifted log-sum-exp of ``a`` (N, K) float64."""
+    out = np.empty(a.shape[0])
+    for slot in prange(n_slots):
+        _logsumexp_slot(a, block_size, slot, n_slots, out)
+    return out

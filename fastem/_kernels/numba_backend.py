@@ -1,0 +1,137 @@
+"""Numba backend: the kernel contract of :mod:`fastem.kernels` on JIT-compiled loops.
+
+Inputs arrive validated (see :mod:`fastem.kernels`). Covariance types share two code
+paths: full/tied (triangular precision factors; tied is one factor for every
+component) and diag/spherical (spherical factors broadcast to (K, D)). Each kernel is
+compiled once per X dtype (float32, float64) and cached on disk.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import numba
+import numpy as np
+
+from ..gaussian import log_det_cholesky
+from ..suff_stats import SuffStats
+from ._numba import drivers
+
+#: Upper bound on the slots of the deterministic reduction (a slot is a run of blocks).
+MAX_SLOTS = 64
+_NO_WEIGHTS = np.empty(0)
+
+
+@contextmanager
+def _numba_threads(n_threads: int):
+    """Run numba's parallel loops on ``n_threads`` (clamped to numba's pool) threads."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n_threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _n_slots(n_samples: int, block_size: int) -> int:
+    return max(1, min(-(-n_samples // block_size), MAX_SLOTS))
+
+
+def _is_full(covariance_type: str) -> bool:
+    return covariance_type in ("full", "tied")
+
+
+def _pad(a: np.ndarray, axes: tuple, n_padded: int) -> np.ndarray:
+    """``a`` zero-padded along ``axes`` to length ``n_padded``."""
+    width = [(0, n_padded - a.shape[ax] if ax in axes else 0) for ax in range(a.ndim)]
+    return np.ascontiguousarray(np.pad(a, width))
+
+
+def _padded(n_features: int, covariance_type: str) -> int:
+    """Feature count the kernels see: full/tied round up to a multiple of 4 (tiles)."""
+    return -(-n_features // 4) * 4 if _is_full(covariance_type) else n_features
+
+
+def _kernel_params(means, precisions_cholesky, covariance_type):
+    """``means`` (K, Dp) and precision factors as a 3-d float64 array: (K, Dp, Dp) full,
+    (1, Dp, Dp) tied, (1, K, D) diag/spherical."""
+    n_features = means.shape[1]
+    n_padded = _padded(n_features, covariance_type)
+    if covariance_type == "spherical":
+        precisions_cholesky = np.repeat(precisions_cholesky[:, None], n_features, axis=1)
+    if covariance_type == "full":
+        prec = _pad(precisions_cholesky, (1, 2), n_padded)
+    elif covariance_type == "tied":
+        prec = _pad(precisions_cholesky[None], (1, 2), n_padded)
+    else:
+        prec = np.ascontiguousarray(precisions_cholesky[None])
+    return _pad(means, (1,), n_padded), prec
+
+
+def _log_det(precisions_cholesky, covariance_type, means):
+    return log_det_cholesky(precisions_cholesky, covariance_type, *means.shape)
+
+
+def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int) -> np.ndarray:
+    """(N,) float64 max-shifted log-sum-exp of the rows of ``a`` (N, K) float64."""
+    if axis not in (-1, a.ndim - 1):
+        raise ValueError(f"the numba backend reduces over the last axis only, got axis={axis}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    with _numba_threads(n_threads):
+        return drivers.logsumexp(a, block_size, _n_slots(a.shape[0], block_size))
+
+
+def gaussian_log_prob(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str,
+                      *, n_threads: int, block_size: int) -> np.ndarray:
+    """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
+    log_det = _log_det(precisions_cholesky, covariance_type, means)
+    means, prec = _kernel_params(means, precisions_cholesky, covariance_type)
+    with _numba_threads(n_threads):
+        return drivers.log_prob(X, means, prec, log_det, _is_full(covariance_type), block_size,
+                                _n_slots(X.shape[0], block_size))
+
+
+def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_weight, shift,
+           n_threads, block_size) -> SuffStats:
+    full = _is_full(covariance_type)
+    tied = covariance_type == "tied"
+    n_features = X.shape[1]
+    kernel_shift = _pad(shift[None] if tied else shift, (1,), means.shape[1])
+    with _numba_threads(n_threads):
+        nk, sum_x, sum_xx, loglik = drivers.stats(
+            X, resp, log_weights, means, prec, log_det,
+            _NO_WEIGHTS if sample_weight is None else sample_weight, kernel_shift,
+            full, tied, block_size, _n_slots(X.shape[0], block_size))
+    sum_x = sum_x[:, :n_features]
+    if full:
+        sum_xx = sum_xx[:, :n_features, :n_features]
+        sum_xx = np.triu(sum_xx) + np.triu(sum_xx, 1).transpose(0, 2, 1)
+        if tied:
+            sum_xx = sum_xx[0]
+    else:
+        sum_xx = sum_xx[:, :, 0]
+        if covariance_type == "spherical":
+            sum_xx = sum_xx.sum(axis=1)
+    n = float(X.shape[0]) if sample_weight is None else float(sample_weight.sum())
+    return SuffStats(covariance_type, nk, sum_x, sum_xx, np.array(shift, dtype=np.float64), float(loglik), n)
+
+
+def suff_stats(X: np.ndarray, resp: np.ndarray, covariance_type: str, sample_weight, shift, *,
+               n_threads: int, block_size: int) -> SuffStats:
+    """Sufficient statistics of given responsibilities ``resp`` (N, K); ``loglik`` is 0.0."""
+    n_components = resp.shape[1]
+    n_padded = _padded(X.shape[1], covariance_type)
+    unused = np.zeros((1, 1, 1)) if _is_full(covariance_type) else np.zeros((1, n_components, 1))
+    return _stats(X, np.ascontiguousarray(resp, dtype=np.float64), np.zeros(n_components),
+                  np.zeros((n_components, n_padded)), unused, np.zeros(n_components),
+                  covariance_type, sample_weight, shift, n_threads, block_size)
+
+
+def em_stats(X: np.ndarray, weights: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,
+             covariance_type: str, sample_weight, shift, *, n_threads: int, block_size: int) -> SuffStats:
+    """One fused pass: E-step under the parameters folded into the M-step statistics."""
+    with np.errstate(divide="ignore"):  # a zero weight gives log weight -inf
+        log_weights = np.log(weights)
+    log_det = _log_det(precisions_cholesky, covariance_type, means)
+    means, prec = _kernel_params(means, precisions_cholesky, covariance_type)
+    return _stats(X, np.empty((0, means.shape[0])), log_weights, means, prec, log_det,
+                  covariance_type, sample_weight, shift, n_threads, block_size)
