@@ -1,0 +1,479 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Gaussian mixture kernels: Cython + OpenMP, BLAS from scipy (nogil).
+
+One source for float32 and float64 ``X`` (fused type); parameters and accumulators
+are float64. Rows are cut into blocks of ``block_size``; a block is first copied,
+transposed and converted to float64 (``XT``, D x block_size) so that the inner loops
+run over contiguous rows (vectorisable without re-association), and BLAS sees the
+block as a column-major (rows x D) matrix.
+
+Determinism: blocks are grouped into ``n_slots`` contiguous runs (``n_slots`` depends
+only on N and block_size, chosen by the caller); each slot accumulates its blocks in
+order into its own row of the output buffers; ``prange`` runs over slots and the
+caller sums the slots in order. So the result does not depend on the thread count.
+
+Called only through :mod:`fastem._kernels.cython_backend`, which precomputes the
+per-component constants. Shapes are checked here (cheaply, before releasing the GIL)
+so that the compiled loops never read out of bounds.
+"""
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.math cimport INFINITY, exp, log, sqrt
+from libc.stdlib cimport free, malloc
+from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
+
+# covariance type codes, shared with cython_backend.COV_CODES
+cdef enum:
+    FULL = 0
+    TIED = 1
+    DIAG = 2
+    SPHERICAL = 3
+
+
+cdef struct Model:
+    # log-prob parameters (see cython_backend._log_prob_params)
+    Py_ssize_t n_features, n_components
+    int cov
+    const double* means      # (K, D); tied: (means - center) @ P
+    const double* prec       # full (K, D, D), tied (D, D), diag (K, D), spherical (K,)
+    const double* center     # (D,) tied only
+    const double* cst        # (K,) log weight + log det - D/2 log(2 pi)
+    # statistics
+    const double* shift      # (K, D); tied (D,)
+    const double* sample_weight  # (N,) or NULL
+
+
+cdef struct Scratch:
+    # per-thread buffers; ld = leading dimension (>= rows per block, padded)
+    Py_ssize_t ld
+    double* xt       # (D, ld) transposed block
+    double* work     # (D + 1, ld) centred block
+    double* y        # (G D, ld) projected block (full/tied)
+    double* lp       # (K, ld) log-probs, then weighted responsibilities
+    double* row_a    # (ld,)
+    double* row_b    # (ld,)
+    double* sq       # (ld,)
+    int* idx         # (ld,)
+
+
+cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
+    """Per-thread buffers (returned by value so that each thread's copy is private
+    in a parallel block); ``xt`` is NULL when allocation failed."""
+    cdef Scratch s
+    s.ld = ld
+    cdef Py_ssize_t D = m.n_features, K = m.n_components, GD = _group_size(m) * D
+    s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = NULL
+    s.xt = <double*> malloc((2 * D + 1 + GD + K + 3) * ld * sizeof(double))
+    s.idx = <int*> malloc(ld * sizeof(int))
+    if s.xt == NULL or s.idx == NULL:
+        free(s.xt)
+        free(s.idx)
+        s.xt = NULL
+        s.idx = NULL
+        return s
+    s.work = s.xt + D * ld
+    s.y = s.work + (D + 1) * ld
+    s.lp = s.y + GD * ld
+    s.row_a = s.lp + K * ld
+    s.row_b = s.row_a + ld
+    s.sq = s.row_b + ld
+    return s
+
+
+cdef void _scratch_free(Scratch* s) noexcept nogil:
+    free(s.xt)
+    free(s.idx)
+
+
+cdef void _load_block(const floating* X, Py_ssize_t n, Py_ssize_t D, double* xt, Py_ssize_t ld) noexcept nogil:
+    """xt[d, i] = X[i, d] for the n rows of the block, as float64."""
+    cdef Py_ssize_t i, d
+    cdef double* row
+    for d in range(D):
+        row = xt + d * ld
+        for i in range(n):
+            row[i] = X[i * D + d]
+
+
+cdef inline Py_ssize_t _group_size(const Model* m) noexcept nogil:
+    """Full covariance: components per GEMM (about 128 output columns)."""
+    return max(1, min(m.n_components, 128 // m.n_features))
+
+
+cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nogil:
+    """s.lp[k, i] = cst[k] - 0.5 * ||(x_i - mean_k) P_k||^2 for the block in s.xt.
+
+    Full/tied: Y = (X - center) [P_k0 .. P_k1] is one GEMM per group of components,
+    then ||Y_k - (mean_k - center) P_k||^2 (m.means holds the latter).
+    """
+    cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
+    cdef Py_ssize_t i, d, k, k0, k1, g
+    cdef Py_ssize_t G = _group_size(m) if m.cov == FULL else 1
+    cdef Py_ssize_t n_mats = K if m.cov == FULL else 1
+    cdef double mu, p, y, c
+    cdef double* acc
+    cdef double* w
+    cdef const double* x
+    cdef int n_ = <int> n, D_ = <int> D, ld_ = <int> ld, cols
+    cdef double one = 1.0, zero = 0.0
+    cdef char notrans = b'N'
+    for k in range(K):
+        acc = s.lp + k * ld
+        for i in range(n):
+            acc[i] = 0.0
+    if m.cov == DIAG or m.cov == SPHERICAL:
+        for k in range(K):
+            acc = s.lp + k * ld
+            for d in range(D):
+                mu = m.means[k * D + d]
+                p = m.prec[k * D + d] if m.cov == DIAG else m.prec[k]
+                x = s.xt + d * ld
+                for i in range(n):
+                    y = (x[i] - mu) * p
+                    acc[i] += y * y
+    else:
+        for d in range(D):
+            x = s.xt + d * ld
+            w = s.work + d * ld
+            mu = m.center[d]
+            for i in range(n):
+                w[i] = x[i] - mu
+        k0 = 0
+        while k0 < n_mats:
+            g = min(G, n_mats - k0)
+            cols = <int> (g * D)
+            # column-major: y (n x g D) = work (n x D) @ prec_t[k0:k0+g] (D x g D)
+            dgemm(&notrans, &notrans, &n_, &cols, &D_, &one, s.work, &ld_, <double*> (m.prec + k0 * D * D), &D_,
+                  &zero, s.y, &ld_)
+            k1 = k0 + g if m.cov == FULL else K
+            for k in range(k0, k1):
+                acc = s.lp + k * ld
+                for d in range(D):
+                    mu = m.means[k * D + d]
+                    w = s.y + ((k - k0) * D + d) * ld if m.cov == FULL else s.y + d * ld
+                    for i in range(n):
+                        y = w[i] - mu
+                        acc[i] += y * y
+            k0 += g
+    for k in range(K):
+        acc = s.lp + k * ld
+        c = m.cst[k]
+        for i in range(n):
+            acc[i] = c - 0.5 * acc[i]
+
+
+cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, Scratch* s, double* nk) noexcept nogil:
+    """Turn s.lp (weighted log-probs) into w_i r_ik in place, add them to nk;
+    returns sum_i w_i log p(x_i) of the block."""
+    cdef Py_ssize_t K = m.n_components, ld = s.ld
+    cdef Py_ssize_t i, k
+    cdef double* lp = s.lp
+    cdef double* amax = s.row_a
+    cdef double* total = s.row_b
+    cdef double* r
+    cdef double v, e, wi, loglik = 0.0, nk_k
+    for i in range(n):
+        amax[i] = lp[i]
+    for k in range(1, K):
+        r = lp + k * ld
+        for i in range(n):
+            v = r[i]
+            amax[i] = v if v > amax[i] else amax[i]
+    for i in range(n):
+        if amax[i] == -INFINITY:  # every component has weight 0 here: log p = -inf, r = 0
+            amax[i] = 0.0
+        total[i] = 0.0
+    for k in range(K):
+        r = lp + k * ld
+        for i in range(n):
+            e = exp(r[i] - amax[i])
+            r[i] = e
+            total[i] += e
+    for i in range(n):
+        wi = 1.0 if m.sample_weight == NULL else m.sample_weight[row0 + i]
+        loglik += wi * (log(total[i]) + amax[i])
+        total[i] = wi / total[i] if total[i] > 0.0 else 0.0
+    for k in range(K):
+        r = lp + k * ld
+        nk_k = 0.0
+        for i in range(n):
+            r[i] = r[i] * total[i]
+            nk_k += r[i]
+        nk[k] += nk_k
+    return loglik
+
+
+cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ssize_t n, Scratch* s,
+                       double* sum_x, double* sum_xx) noexcept nogil:
+    """Fold the block's weighted responsibilities s.lp (K, ld) into sum_x and sum_xx.
+
+    Layouts: diag/spherical sum_x (K, D), sum_xx (K, D) (spherical sums over d later);
+    tied sum_x (K, D), sum_xx (D, D) upper triangle in column-major order;
+    full: sum_xx (K, D + 1, D + 1), column-major upper triangle of the Gram matrix of
+    [x - shift_k, 1] weighted by w r_k (its last column holds sum_x), sum_x unused.
+    """
+    cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
+    cdef Py_ssize_t i, k, d, j, nz
+    cdef double a, diff, t, c
+    cdef const floating* xrow
+    cdef const double* shift
+    cdef const double* r
+    cdef const double* x
+    cdef double* sx
+    cdef double* sxx
+    cdef double* z
+    cdef int n_ = <int> n, D_ = <int> D, D1 = <int> (D + 1), K_ = <int> K, ld_ = <int> ld, nz_
+    cdef double one = 1.0
+    cdef char upper = b'U', trans = b'T', notrans = b'N'
+    if m.cov == DIAG or m.cov == SPHERICAL:
+        for i in range(n):
+            xrow = X + (row0 + i) * D
+            for k in range(K):
+                a = s.lp[k * ld + i]
+                if a == 0.0:
+                    continue
+                shift = m.shift + k * D
+                sx = sum_x + k * D
+                sxx = sum_xx + k * D
+                for d in range(D):
+                    diff = xrow[d] - shift[d]
+                    t = a * diff
+                    sx[d] += t
+                    sxx[d] += t * diff
+    elif m.cov == FULL:
+        for k in range(K):
+            r = s.lp + k * ld
+            nz = 0
+            for i in range(n):
+                nz += r[i] != 0.0
+            if nz == 0:
+                continue
+            if 4 * nz > 3 * n:  # dense: vectorised
+                nz = n
+                for i in range(n):
+                    s.sq[i] = sqrt(r[i])
+                for d in range(D):
+                    x = s.xt + d * ld
+                    z = s.work + d * ld
+                    c = m.shift[k * D + d]
+                    for i in range(n):
+                        z[i] = s.sq[i] * (x[i] - c)
+            else:  # sparse: only rows with r > 0 contribute
+                nz = 0
+                for i in range(n):
+                    if r[i] != 0.0:
+                        s.idx[nz] = <int> i
+                        s.sq[nz] = sqrt(r[i])
+                        nz += 1
+                for d in range(D):
+                    x = s.xt + d * ld
+                    z = s.work + d * ld
+                    c = m.shift[k * D + d]
+                    for j in range(nz):
+                        z[j] = s.sq[j] * (x[s.idx[j]] - c)
+            z = s.work + D * ld
+            for j in range(nz):
+                z[j] = s.sq[j]
+            nz_ = <int> nz
+            dsyrk(&upper, &trans, &D1, &nz_, &one, s.work, &ld_, &one, sum_xx + k * (D + 1) * (D + 1), &D1)
+    else:  # tied
+        for d in range(D):
+            x = s.xt + d * ld
+            z = s.work + d * ld
+            c = m.shift[d]
+            for i in range(n):
+                z[i] = x[i] - c
+        # sum_x (column-major D x K) += (X - c)^T R
+        dgemm(&trans, &notrans, &D_, &K_, &n_, &one, s.work, &ld_, s.lp, &ld_, &one, sum_x, &D_)
+        if m.sample_weight != NULL:
+            for i in range(n):
+                s.sq[i] = sqrt(m.sample_weight[row0 + i])
+            for d in range(D):
+                z = s.work + d * ld
+                for i in range(n):
+                    z[i] = z[i] * s.sq[i]
+        dsyrk(&upper, &trans, &D_, &n_, &one, s.work, &ld_, &one, sum_xx, &D_)
+
+
+cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_t n_samples,
+                Py_ssize_t block0, Py_ssize_t block1, Py_ssize_t block_size, Scratch* s,
+                double* nk, double* sum_x, double* sum_xx, double* loglik) noexcept nogil:
+    """Accumulate blocks [block0, block1) in order: the E-step under the model's
+    parameters (resp NULL), or the given responsibilities (N, K) otherwise."""
+    cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
+    cdef Py_ssize_t b, row0, n, i, k
+    cdef double wi, nk_k
+    for b in range(block0, block1):
+        row0 = b * block_size
+        n = min(block_size, n_samples - row0)
+        _load_block(X + row0 * D, n, D, s.xt, ld)
+        if resp == NULL:
+            _log_prob_block(m, n, s)
+            loglik[0] += _responsibilities(m, row0, n, s, nk)
+        else:
+            for i in range(n):
+                wi = 1.0 if m.sample_weight == NULL else m.sample_weight[row0 + i]
+                for k in range(K):
+                    s.lp[k * ld + i] = resp[(row0 + i) * K + k] * wi
+            for k in range(K):
+                nk_k = 0.0
+                for i in range(n):
+                    nk_k += s.lp[k * ld + i]
+                nk[k] += nk_k
+        _stats_block(m, X, row0, n, s, sum_x, sum_xx)
+
+
+cdef int _cov_code(str covariance_type) except -1:
+    codes = {"full": FULL, "tied": TIED, "diag": DIAG, "spherical": SPHERICAL}
+    if covariance_type not in codes:
+        raise ValueError(f"unknown covariance_type {covariance_type!r}")
+    return codes[covariance_type]
+
+
+cdef Model _model(const double[:, ::1] means, const double[::1] prec, const double[::1] center,
+                  const double[::1] cst, str covariance_type) except *:
+    """Check the log-prob parameters' shapes and point a Model at them."""
+    cdef Model m
+    cdef Py_ssize_t K = means.shape[0], D = means.shape[1]
+    m.cov = _cov_code(covariance_type)
+    expected = {FULL: K * D * D, TIED: D * D, DIAG: K * D, SPHERICAL: K}[m.cov]
+    if D < 1 or K < 1 or prec.shape[0] != expected or center.shape[0] != D or cst.shape[0] != K:
+        raise ValueError("inconsistent parameter shapes")
+    m.n_features = D
+    m.n_components = K
+    m.means = &means[0, 0]
+    m.prec = &prec[0]
+    m.center = &center[0]
+    m.cst = &cst[0]
+    m.shift = NULL
+    m.sample_weight = NULL
+    return m
+
+
+cdef Py_ssize_t _leading_dim(Py_ssize_t n_samples, Py_ssize_t block_size) except -1:
+    if n_samples < 1 or block_size < 1:
+        raise ValueError("need at least one sample and a positive block_size")
+    if min(block_size, n_samples) > 2 ** 30:
+        raise ValueError(f"block_size {block_size} too large for BLAS (32-bit ints)")
+    # pad rows of the (D, ld) scratch so that they do not all map to the same cache sets
+    return (min(block_size, n_samples) + 7) // 8 * 8 + 8
+
+
+def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, const double[::1] prec,
+                      const double[::1] center, const double[::1] cst, str covariance_type,
+                      double[:, ::1] out, int n_threads, Py_ssize_t block_size):
+    """out (N, K) = log N(x_i | mean_k, P_k) + cst[k] - cst-free part; see cython_backend."""
+    cdef Model m = _model(means, prec, center, cst, covariance_type)
+    cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
+    cdef Py_ssize_t ld = _leading_dim(N, block_size)
+    if X.shape[1] != D or out.shape[0] != N or out.shape[1] != K:
+        raise ValueError("inconsistent shapes of X, parameters and out")
+    cdef Py_ssize_t n_blocks = (N + block_size - 1) // block_size
+    cdef Py_ssize_t b, i, k, row0, n
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef Scratch s
+    cdef const floating* Xp = &X[0, 0]
+    cdef double* outp = &out[0, 0]
+    with nogil, parallel(num_threads=n_threads):
+        s = _scratch_alloc(&m, ld)
+        if s.xt == NULL:
+            failed_p[0] = 1
+        for b in prange(n_blocks, schedule="dynamic"):
+            if s.xt != NULL:
+                row0 = b * block_size
+                n = min(block_size, N - row0)
+                _load_block(Xp + row0 * D, n, D, s.xt, ld)
+                _log_prob_block(&m, n, &s)
+                for i in range(n):
+                    for k in range(K):
+                        outp[(row0 + i) * K + k] = s.lp[k * ld + i]
+        _scratch_free(&s)
+    if failed:
+        raise MemoryError("fastem: could not allocate kernel scratch buffers")
+
+
+def _check_slot_buffers(Py_ssize_t n_slots, Py_ssize_t K, Py_ssize_t D, int cov, double[:, ::1] nk,
+                        double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik):
+    size_xx = {FULL: K * (D + 1) * (D + 1), TIED: D * D, DIAG: K * D, SPHERICAL: K * D}[cov]
+    if (n_slots < 1 or nk.shape[0] != n_slots or nk.shape[1] != K or sum_x.shape[0] != n_slots
+            or sum_x.shape[1] != K * D or sum_xx.shape[0] != n_slots or sum_xx.shape[1] != size_xx
+            or loglik.shape[0] != n_slots):
+        raise ValueError("inconsistent slot buffer shapes")
+
+
+def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, ::1] means,
+          const double[::1] prec, const double[::1] center, const double[::1] cst, str covariance_type,
+          const double[::1] sample_weight, const double[::1] shift,
+          double[:, ::1] nk, double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik,
+          int n_threads, Py_ssize_t block_size):
+    """Per-slot statistics (zero-filled buffers, one row per slot, summed by the caller).
+
+    resp None: fused E-step under (means, prec, center, cst) (em_stats); otherwise the
+    given responsibilities (N, K) (suff_stats; the log-prob parameters then only give
+    K and D). sample_weight (N,) or None; shift flattened (K * D,), tied (D,).
+    Buffers: nk (S, K); sum_x (S, K * D); sum_xx (S, size) with size K * (D + 1)**2
+    full, D * D tied, K * D diag and spherical; loglik (S,).
+    """
+    cdef Model m = _model(means, prec, center, cst, covariance_type)
+    cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
+    cdef Py_ssize_t ld = _leading_dim(N, block_size)
+    if X.shape[1] != D:
+        raise ValueError("X and the parameters disagree on n_features")
+    if resp is not None and (resp.shape[0] != N or resp.shape[1] != K):
+        raise ValueError("resp must have shape (n_samples, n_components)")
+    if sample_weight is not None and sample_weight.shape[0] != N:
+        raise ValueError("sample_weight must have shape (n_samples,)")
+    if shift.shape[0] != (D if m.cov == TIED else K * D):
+        raise ValueError("shift has the wrong size")
+    cdef Py_ssize_t n_slots = nk.shape[0]
+    _check_slot_buffers(n_slots, K, D, m.cov, nk, sum_x, sum_xx, loglik)
+    m.shift = &shift[0]
+    m.sample_weight = NULL if sample_weight is None else &sample_weight[0]
+    cdef const double* resp_p = NULL if resp is None else &resp[0, 0]
+    cdef Py_ssize_t n_blocks = (N + block_size - 1) // block_size
+    cdef Py_ssize_t slot
+    cdef int failed = 0
+    cdef int* failed_p = &failed
+    cdef Scratch s
+    cdef const floating* Xp = &X[0, 0]
+    with nogil, parallel(num_threads=n_threads):
+        s = _scratch_alloc(&m, ld)
+        if s.xt == NULL:
+            failed_p[0] = 1
+        for slot in prange(n_slots, schedule="dynamic"):
+            if s.xt != NULL:
+                _slot(&m, Xp, resp_p, N, slot * n_blocks // n_slots, (slot + 1) * n_blocks // n_slots,
+                      block_size, &s, &nk[slot, 0], &sum_x[slot, 0], &sum_xx[slot, 0], &loglik[slot])
+        _scratch_free(&s)
+    if failed:
+        raise MemoryError("fastem: could not allocate kernel scratch buffers")
+
+
+cdef double _logsumexp_row(const double* a, Py_ssize_t K) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef double amax = a[0], total = 0.0
+    for k in range(1, K):
+        if a[k] > amax:
+            amax = a[k]
+    if amax == -INFINITY:
+        return -INFINITY
+    for k in range(K):
+        total += exp(a[k] - amax)
+    return log(total) + amax
+
+
+def logsumexp(const double[:, ::1] a, double[::1] out, int n_threads):
+    """out[i] = log(sum_k exp(a[i, k])), max-shifted; all -inf rows give -inf."""
+    cdef Py_ssize_t N = a.shape[0], K = a.shape[1], i
+    if out.shape[0] != N:
+        raise ValueError("out must have shape (n_rows,)")
+    if N == 0:
+        return
+    if K == 0:
+        out[:] = -INFINITY
+        return
+    cdef const double* ap = &a[0, 0]
+    cdef double* outp = &out[0]
+    for i in prange(N, nogil=True, num_threads=n_threads, schedule="static"):
+        outp[i] = _logsumexp_row(ap + i * K, K)

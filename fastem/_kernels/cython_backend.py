@@ -1,0 +1,132 @@
+"""The ``"cython"`` backend: allocation, per-component constants and BLAS pinning
+around the nogil OpenMP kernels of :mod:`fastem._kernels._cython._gaussian`.
+
+Same functions and signatures as :mod:`fastem.reference`; inputs arrive validated by
+:mod:`fastem.kernels`. Statistics are accumulated per *slot* (a fixed run of blocks
+that depends only on N and ``block_size``) and the slots are summed here in order, so
+results are bit-identical for any ``n_threads``.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import numpy as np
+
+from .._threads import blas_single_threaded
+from ..gaussian import log_det_cholesky
+from ..suff_stats import SuffStats
+from ._cython import _gaussian
+
+LOG_2PI = np.log(2 * np.pi)
+#: Upper bound on the number of slots (units of deterministic reduction); memory is
+#: slots x (K x D x D) for full covariances.
+MAX_SLOTS = 64
+
+
+def _n_slots(n_samples: int, block_size: int) -> int:
+    return min(-(-n_samples // block_size), MAX_SLOTS)
+
+
+def _blas_pinned(covariance_type: str):
+    # full/tied call BLAS from inside the OpenMP region; diag/spherical do not use BLAS
+    return blas_single_threaded() if covariance_type in ("full", "tied") else nullcontext()
+
+
+def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=None):
+    """(means, flat precisions_cholesky, center, cst) as the kernels take them.
+
+    ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``. Full/tied: the kernel
+    computes ``(X - center) P_k`` with one GEMM for many components, so it gets the
+    transposed factors and ``(means_k - center) @ P_k`` as means; ``center`` is the mean
+    of the means (rounding then grows with a component's distance from it in units of
+    its standard deviation, as in scikit-learn's ``X @ P - mean @ P`` but from the
+    centre of the model rather than from the origin).
+    """
+    n_components, n_features = means.shape
+    cst = log_det_cholesky(precisions_cholesky, covariance_type, n_components, n_features) - 0.5 * n_features * LOG_2PI
+    if log_weights is not None:
+        cst = cst + log_weights
+    center = np.zeros(n_features)
+    prec = precisions_cholesky
+    if covariance_type in ("full", "tied"):
+        center = means.mean(axis=0)
+        means = np.einsum("kd,...de->ke", means - center, precisions_cholesky) if covariance_type == "tied" \
+            else np.einsum("kd,kde->ke", means - center, precisions_cholesky)
+        prec = np.swapaxes(precisions_cholesky, -1, -2)
+    return (np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(prec).ravel(),
+            center, np.ascontiguousarray(cst, dtype=np.float64))
+
+
+def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int) -> np.ndarray:
+    """Row-wise max-shifted log-sum-exp of a C-contiguous (N, K) float64 array."""
+    assert a.ndim == 2 and axis in (-1, 1), "the wrapper passes (N, K) rows and axis=-1"
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    out = np.empty(a.shape[0])
+    _gaussian.logsumexp(a, out, n_threads)
+    return out
+
+
+def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_threads: int,
+                      block_size: int) -> np.ndarray:
+    """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
+    out = np.empty((X.shape[0], means.shape[0]))
+    params = _log_prob_params(means, precisions_cholesky, covariance_type)
+    with _blas_pinned(covariance_type):
+        _gaussian.gaussian_log_prob(X, *params, covariance_type, out, n_threads, block_size)
+    return out
+
+
+def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size) -> SuffStats:
+    n_samples, n_features = X.shape
+    n_components = params[0].shape[0]
+    n_slots = _n_slots(n_samples, block_size)
+    size_xx = {"full": n_components * (n_features + 1) ** 2, "tied": n_features**2}.get(
+        covariance_type, n_components * n_features)
+    nk = np.zeros((n_slots, n_components))
+    sum_x = np.zeros((n_slots, n_components * n_features))
+    sum_xx = np.zeros((n_slots, size_xx))
+    loglik = np.zeros(n_slots)
+    shift = np.array(shift, dtype=np.float64)
+    with _blas_pinned(covariance_type):
+        _gaussian.stats(X, resp, *params, covariance_type, sample_weight, shift.ravel(), nk, sum_x, sum_xx, loglik,
+                        n_threads, block_size)
+    # slots are summed in slot order (numpy reduces axis 0 row by row)
+    nk, sum_x, sum_xx = nk.sum(axis=0), sum_x.sum(axis=0).reshape(n_components, n_features), sum_xx.sum(axis=0)
+    if covariance_type == "full":
+        # per component: the column-major upper triangle (= row-major lower triangle) of
+        # the Gram matrix of [x - shift_k, 1]; its last row holds sum_x
+        gram = np.tril(sum_xx.reshape(n_components, n_features + 1, n_features + 1))
+        sum_x = gram[:, n_features, :n_features].copy()
+        lower = gram[:, :n_features, :n_features]
+        sum_xx = lower + lower.transpose(0, 2, 1) - lower * np.eye(n_features)
+    elif covariance_type == "tied":
+        lower = np.tril(sum_xx.reshape(n_features, n_features))
+        sum_xx = lower + lower.T - np.diag(np.diag(lower))
+    elif covariance_type == "diag":
+        sum_xx = sum_xx.reshape(n_components, n_features)
+    else:
+        sum_xx = sum_xx.reshape(n_components, n_features).sum(axis=1)
+    n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
+    return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, float(loglik.sum()), n)
+
+
+def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads: int,
+               block_size: int) -> SuffStats:
+    """Sufficient statistics of given responsibilities ``resp`` (N, K); ``loglik`` is 0.0."""
+    n_components, n_features = resp.shape[1], X.shape[1]
+    # the kernel only reads the shapes of the log-prob parameters here
+    prec_shape = {"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
+                  "diag": (n_components, n_features), "spherical": (n_components,)}[covariance_type]
+    params = (np.zeros((n_components, n_features)), np.zeros(int(np.prod(prec_shape))), np.zeros(n_features),
+              np.zeros(n_components))
+    return _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size)
+
+
+def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight, shift, *,
+             n_threads: int, block_size: int) -> SuffStats:
+    """One fused pass: E-step under the given parameters folded into the statistics,
+    plus ``loglik = sum_i w_i log p(x_i)``. Never allocates an (N, K) array."""
+    with np.errstate(divide="ignore"):  # weight 0: log weight -inf, responsibility 0
+        log_weights = np.log(weights)
+    params = _log_prob_params(means, precisions_cholesky, covariance_type, log_weights)
+    return _stats(X, None, params, covariance_type, sample_weight, shift, n_threads, block_size)
