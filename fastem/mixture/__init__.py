@@ -1,0 +1,4 @@
+"""Mixture estimators with the scikit-learn API."""
+from ._gaussian_mixture import GaussianMixture
+
+__all__ = ["GaussianMixture"]

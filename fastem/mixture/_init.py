@@ -1,0 +1,155 @@
+"""Initial Gaussian mixture parameters, drawn exactly as scikit-learn 1.9 draws them.
+
+With the same ``random_state`` the same random numbers are consumed in the same order
+(``KMeans(n_clusters, n_init=1, random_state)`` labels for ``"kmeans"``,
+``kmeans_plusplus`` for ``"k-means++"``, uniform responsibilities for ``"random"``,
+``choice`` for ``"random_from_data"``), so fastem and scikit-learn start from the same
+parameters. The responsibilities are never held as an (N, K) array: they are generated
+``INIT_BLOCK_ROWS`` rows at a time and folded into sufficient statistics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from .. import gaussian, kernels
+from ..data import ArraySource
+from ..reference import data_shift
+from ..suff_stats import SuffStats
+from ._family import GaussianParams, params_from_covariances
+
+#: rows of responsibilities generated at a time
+INIT_BLOCK_ROWS = 8192
+#: a data source that is not an in-memory array is initialised on a sample of this many rows
+INIT_SAMPLE_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class GaussianInit:
+    """How to initialise: ``init_params`` and the validated, float64 user parameters
+    (``None`` where not given)."""
+
+    n_components: int
+    covariance_type: str
+    reg_covar: float
+    init_params: str
+    weights_init: np.ndarray | None
+    means_init: np.ndarray | None
+    precisions_init: np.ndarray | None
+    backend: str
+    n_threads: int | None
+
+    def __call__(self, source, random_state: np.random.RandomState) -> GaussianParams:
+        ct = self.covariance_type
+        weights = means = covariances = None
+        if self.weights_init is None or self.means_init is None or self.precisions_init is None:
+            X, sample_weight = _init_data(source, random_state)
+            stats, labels = self.resp_stats(X, sample_weight, random_state)
+            weights, means, covariances = gaussian.m_step(stats, self.reg_covar)
+            # scikit-learn divides the initial nk by the number of samples (not by sum(nk))
+            weights = (stats.nk + gaussian.NK_EPS) / stats.n
+            if ct == "tied" and labels is not None and (labels < 0).any():
+                covariances = _tied_over_all_rows(X, sample_weight, stats.nk + gaussian.NK_EPS, means, self.reg_covar)
+        if self.weights_init is not None:
+            weights = self.weights_init
+        if self.means_init is not None:
+            means = self.means_init
+        if self.precisions_init is None:
+            return params_from_covariances(weights, means, covariances, ct, self.reg_covar)
+        precisions_cholesky = gaussian.precisions_cholesky_from_precisions(self.precisions_init, ct)
+        covariances = gaussian.covariances_from_precisions_cholesky(precisions_cholesky, ct)
+        return GaussianParams(weights, means, covariances, precisions_cholesky)
+
+    def resp_stats(self, X: np.ndarray, sample_weight, random_state) -> tuple[SuffStats, np.ndarray | None]:
+        """Sufficient statistics of the initial responsibilities of ``init_params``, and
+        the initial labels (-1: in no component) when the responsibilities are hard."""
+        if self.init_params == "random":
+            def resp(rows: slice) -> np.ndarray:
+                # drawn block by block: the same stream as one (N, K) draw
+                r = np.asarray(random_state.uniform(size=(rows.stop - rows.start, self.n_components)), dtype=X.dtype)
+                r /= r.sum(axis=1)[:, np.newaxis]
+                return r
+
+            # all components start near the data mean: take the moments around it
+            return self._stats(X, sample_weight, resp, self.covariance_type, None), None
+        labels = self._labels(X, sample_weight, random_state)
+        resp = _one_hot(labels, self.n_components)
+        shift = None
+        if self.covariance_type != "tied":
+            # moments around each component's own mean: no cancellation when a component
+            # starts as a single point (its covariance is then exactly reg_covar)
+            shift = _component_means(self._stats(X, sample_weight, resp, "diag", None))
+        return self._stats(X, sample_weight, resp, self.covariance_type, shift), labels
+
+    def _labels(self, X, sample_weight, random_state) -> np.ndarray:
+        """(N,) component of each row, -1 for rows that start in no component."""
+        n_samples, n_components = X.shape[0], self.n_components
+        if self.init_params == "kmeans":
+            kmeans = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
+            return kmeans.fit(X, sample_weight=sample_weight).labels_
+        if self.init_params == "k-means++":
+            _, indices = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=sample_weight)
+        else:  # random_from_data
+            p = None if sample_weight is None else sample_weight / sample_weight.sum()
+            indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
+        labels = np.full(n_samples, -1, dtype=np.intp)
+        labels[indices] = np.arange(n_components)
+        return labels
+
+    def _stats(self, X, sample_weight, resp: Callable[[slice], np.ndarray], covariance_type: str, shift) -> SuffStats:
+        """Statistics of ``resp`` summed over row blocks; ``shift`` defaults to the data mean."""
+        if shift is None:
+            shift = data_shift(X, sample_weight, covariance_type, self.n_components)
+        return sum(
+            kernels.suff_stats(X[rows], resp(rows), covariance_type,
+                               None if sample_weight is None else sample_weight[rows], shift,
+                               backend=self.backend, n_threads=self.n_threads)
+            for rows in _blocks(X.shape[0])
+        )
+
+
+def _component_means(stats: SuffStats) -> np.ndarray:
+    """(K, D) weighted mean of each component (its shift when it is empty)."""
+    centre = np.divide(stats.sum_x, stats.nk[:, None], out=np.zeros_like(stats.sum_x), where=stats.nk[:, None] > 0)
+    return stats.shift + centre
+
+
+def _tied_over_all_rows(X, sample_weight, nk, means, reg_covar: float) -> np.ndarray:
+    """scikit-learn's tied covariance ``(X.T @ X - nk * means.T @ means) / sum(nk)``.
+
+    When the initial responsibilities cover only some rows (k-means++, random_from_data)
+    this is not the pooled within-component covariance (``X.T @ X`` runs over all rows),
+    but it is where scikit-learn starts from, so fastem starts there too.
+    """
+    raw = np.zeros((X.shape[1], X.shape[1]))
+    for rows in _blocks(X.shape[0]):
+        block = X[rows].astype(np.float64, copy=False)
+        raw += block.T @ (block if sample_weight is None else block * sample_weight[rows, np.newaxis])
+    covariance = (raw - (nk[:, np.newaxis] * means).T @ means) / nk.sum()
+    covariance.flat[:: X.shape[1] + 1] += reg_covar
+    return covariance
+
+
+def _blocks(n_samples: int):
+    return (slice(start, min(start + INIT_BLOCK_ROWS, n_samples)) for start in range(0, n_samples, INIT_BLOCK_ROWS))
+
+
+def _one_hot(labels: np.ndarray, n_components: int) -> Callable[[slice], np.ndarray]:
+    def resp(rows: slice) -> np.ndarray:
+        block = labels[rows]
+        r = np.zeros((block.shape[0], n_components))
+        hit = np.flatnonzero(block >= 0)
+        r[hit, block[hit]] = 1.0
+        return r
+
+    return resp
+
+
+def _init_data(source, random_state) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows to initialise on: all of an in-memory array, else a sample of the source."""
+    if isinstance(source, ArraySource):
+        return source.X, source.sample_weight
+    return np.ascontiguousarray(source.sample(INIT_SAMPLE_ROWS, random_state)), None
