@@ -191,6 +191,7 @@ def test_sklearn_tools_work():
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("backend", kernels.available_backends())
 def test_backends_fit_like_the_reference(backend, covariance_type):
     X = _blobs()
     fits = [_quiet(GaussianMixture(3, covariance_type=covariance_type, random_state=0, backend=name), X)
@@ -310,13 +311,14 @@ def _max_precision_trace(fitted) -> float:
     n_components=st.integers(1, 3),
     covariance_type=st.sampled_from(COVARIANCE_TYPES),
     init_params=st.sampled_from(INIT_PARAMS),
+    reg_covar=st.sampled_from([1e-6, 0.05]),
     seed=st.integers(0, 2**16),
 )
-def test_lower_bound_never_decreases(X, n_components, covariance_type, init_params, seed):
+def test_lower_bound_never_decreases(X, n_components, covariance_type, init_params, reg_covar, seed):
     """One EM step at a time (warm start, max_iter=1): the bound of theta_{t+1} is at least
     that of theta_t, less reg_covar / 2 * max_k trace(precision_k) of theta_t (reg_covar
     makes the M-step exact EM for a penalised likelihood) and rounding."""
-    gm = GaussianMixture(n_components, covariance_type=covariance_type, init_params=init_params,
+    gm = GaussianMixture(n_components, covariance_type=covariance_type, init_params=init_params, reg_covar=reg_covar,
                          max_iter=1, warm_start=True, random_state=seed, backend=REFERENCE)
     bounds, slacks = [], []
     with warnings.catch_warnings():
@@ -331,6 +333,21 @@ def test_lower_bound_never_decreases(X, n_components, covariance_type, init_para
     for t in range(1, len(bounds)):
         rounding = 1e-10 * max(1.0, abs(bounds[t]), abs(bounds[t - 1]))
         assert bounds[t] >= bounds[t - 1] - slacks[t] - rounding, (t, bounds)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_regularised_em_may_lower_the_likelihood(covariance_type):
+    """With a large reg_covar the plain likelihood does fall (in scikit-learn too): within
+    the declared slack, so no MonotonicityWarning."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30, 2)) * rng.uniform(0.01, 1, size=2)
+    ours, theirs = _both(n_components=3, covariance_type=covariance_type, reg_covar=0.05, tol=0, max_iter=50,
+                         random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MonotonicityWarning)
+        _quiet(ours, X)
+    assert np.diff(ours.lower_bounds_).min() < -1e-3
+    assert_same_fit(ours, _quiet(theirs, X))
 
 
 # ----------------------------------------------------- degenerate input
