@@ -26,9 +26,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     given the same ``random_state``, the same fit to rounding in float64).
 
     Differences: ``fit``, ``fit_predict`` and ``score`` take ``sample_weight`` (a weight of
-    2 is a duplicated row); float32 data is not copied to float64; no (n_samples,
-    n_components) array is held during ``fit``; ``X`` in ``fit`` may also be a
-    :mod:`fastem.data` source.
+    2 is a duplicated row); float32 data is not copied to float64; ``fit`` holds no
+    (n_samples, n_components) array (on a compiled backend: the numpy reference builds one
+    per pass); ``X`` in ``fit`` may also be a :mod:`fastem.data` source (memmap, dask, chunks).
 
     Parameters
     ----------
