@@ -3,6 +3,10 @@
 Environment:
 - ``FASTEM_NO_OPENMP=1``: build without OpenMP (kernels run single-threaded).
 - ``FASTEM_NATIVE=1``: add ``-march=native`` (the wheel then only runs on this CPU type).
+
+Besides the baseline extension (x86-64 SSE2), the same source is compiled into
+AVX2+FMA and AVX-512 variants when the compiler supports the flags; the backend
+imports the best one the running CPU supports, so the wheel stays portable.
 """
 import os
 import shutil
@@ -59,21 +63,49 @@ def openmp_flags() -> tuple[list, list]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def compiler_accepts(flags: list) -> bool:
+    """Whether the C compiler builds a trivial program with ``flags``."""
+    tmp = tempfile.mkdtemp()
+    try:
+        src = os.path.join(tmp, "isa.c")
+        with open(src, "w") as fh:
+            fh.write("int main(void) { return 0; }\n")
+        cmd = [_compiler(), *flags, src, "-o", os.path.join(tmp, "isa")]
+        return subprocess.run(cmd, capture_output=True).returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 compile_args, link_args = openmp_flags()
-# -fno-math-errno lets sqrt vectorise (IEEE results are unchanged; errno is never read)
-compile_args = ["-O3", "-fno-math-errno", *compile_args]
-if os.environ.get("FASTEM_NATIVE", "0") not in ("", "0"):
+# -fno-math-errno (sqrt) and -fno-trapping-math (selects such as max) let loops vectorise;
+# IEEE results are unchanged, and neither errno nor floating-point traps are used
+compile_args = ["-O3", "-fno-math-errno", "-fno-trapping-math", *compile_args]
+native = os.environ.get("FASTEM_NATIVE", "0") not in ("", "0")
+if native:
     compile_args.append("-march=native")
+
+# (module suffix, extra flags): ISA variants of _gaussian, chosen at import time by
+# fastem._kernels.cython_backend from numpy's CPU feature detection
+ISA_VARIANTS = [
+    ("", []),
+    ("_avx2", ["-mavx2", "-mfma"]),
+    ("_avx512", ["-mavx2", "-mfma", "-mavx512f", "-mavx512cd", "-mavx512vl", "-mavx512bw", "-mavx512dq"]),
+]
+is_x86_64 = sysconfig.get_platform().endswith(("x86_64", "amd64")) and sys.platform != "win32"
 
 extensions = [
     Extension(
-        "fastem._kernels._cython._gaussian",
-        ["fastem/_kernels/_cython/_gaussian.pyx"],
+        f"fastem._kernels._cython._gaussian{suffix}",
+        [f"fastem/_kernels/_cython/_gaussian{suffix}.pyx"],
         include_dirs=[np.get_include()],
-        extra_compile_args=compile_args,
+        extra_compile_args=compile_args + flags,
         extra_link_args=link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-    ),
+    )
+    for suffix, flags in ISA_VARIANTS
+    if not suffix or (is_x86_64 and not native and compiler_accepts(flags))
 ]
 
 setup(
