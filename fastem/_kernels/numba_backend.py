@@ -2,8 +2,9 @@
 
 Inputs arrive validated (see :mod:`fastem.kernels`). Covariance types share two code
 paths: full/tied (triangular precision factors; tied is one factor for every
-component) and diag/spherical (spherical factors broadcast to (K, D)). Each kernel is
-compiled once per X dtype (float32, float64) and cached on disk.
+component) and diag/spherical (spherical factors broadcast to (K, D)). Each of the three
+parallel kernels (log-prob, statistics, log-sum-exp) is compiled once for both X dtypes
+(X is passed as bytes plus a float32 flag) and cached on disk.
 """
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ def _numba_threads(n_threads: int):
 
 def _n_slots(n_samples: int, block_size: int) -> int:
     return max(1, min(-(-n_samples // block_size), MAX_SLOTS))
+
+
+def _as_bytes(X: np.ndarray) -> tuple[np.ndarray, bool]:
+    """X (C-contiguous float32/float64) as the kernels take it: a uint8 view and a
+    float32 flag (one compiled kernel for both dtypes)."""
+    return X.view(np.uint8), X.dtype == np.float32
 
 
 def _is_full(covariance_type: str) -> bool:
@@ -76,8 +83,11 @@ def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int)
     if axis not in (-1, a.ndim - 1):
         raise ValueError(f"the numba backend reduces over the last axis only, got axis={axis}")
     a = np.ascontiguousarray(a, dtype=np.float64)
-    with _numba_threads(n_threads):
-        return drivers.logsumexp(a, block_size, _n_slots(a.shape[0], block_size))
+    if a.ndim != 2 or a.shape[1] == 0:
+        raise ValueError(f"logsumexp needs a 2-d array with at least one column, got shape {a.shape}")
+    n_slots = _n_slots(a.shape[0], block_size)
+    with _numba_threads(min(n_threads, n_slots)):
+        return drivers.logsumexp(a, block_size, n_slots)
 
 
 def gaussian_log_prob(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str,
@@ -85,9 +95,10 @@ def gaussian_log_prob(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     log_det = _log_det(precisions_cholesky, covariance_type, means)
     means, prec = _kernel_params(means, precisions_cholesky, covariance_type)
-    with _numba_threads(n_threads):
-        return drivers.log_prob(X, means, prec, log_det, _is_full(covariance_type), block_size,
-                                _n_slots(X.shape[0], block_size))
+    n_slots = _n_slots(X.shape[0], block_size)
+    with _numba_threads(min(n_threads, n_slots)):
+        return drivers.log_prob(*_as_bytes(X), means, prec, log_det, _is_full(covariance_type), block_size,
+                                n_slots)
 
 
 def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_weight, shift,
@@ -96,11 +107,18 @@ def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_w
     tied = covariance_type == "tied"
     n_features = X.shape[1]
     kernel_shift = _pad(shift[None] if tied else shift, (1,), means.shape[1])
-    with _numba_threads(n_threads):
-        nk, sum_x, sum_xx, loglik = drivers.stats(
-            X, resp, log_weights, means, prec, log_det,
-            _NO_WEIGHTS if sample_weight is None else sample_weight, kernel_shift,
-            full, tied, block_size, _n_slots(X.shape[0], block_size))
+    n_slots = _n_slots(X.shape[0], block_size)
+    n_components, n_padded = means.shape
+    nk = np.zeros((n_slots, n_components))
+    sum_x = np.zeros((n_slots, n_components, n_padded))
+    sum_xx = np.zeros((n_slots, 1 if tied else n_components, n_padded, n_padded if full else 1))
+    loglik = np.zeros(n_slots)
+    with _numba_threads(min(n_threads, n_slots)):
+        drivers.stats(*_as_bytes(X), resp, log_weights, means, prec, log_det,
+                      _NO_WEIGHTS if sample_weight is None else sample_weight, kernel_shift,
+                      full, tied, block_size, nk, sum_x, sum_xx, loglik)
+    # a fixed reduction over the slots: the slot buffers do not depend on the thread count
+    nk, sum_x, sum_xx, loglik = nk.sum(axis=0), sum_x.sum(axis=0), sum_xx.sum(axis=0), loglik.sum()
     sum_x = sum_x[:, :n_features]
     if full:
         sum_xx = sum_xx[:, :n_features, :n_features]

@@ -16,17 +16,34 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .vector import JIT, dot2x4, exp_neg, moments, row_sum
+from .vector import JIT, exp_neg, moments, row_dot, row_sum, weighted_dot2x4
 
 LOG_2PI = np.log(2 * np.pi)
 
 
 @njit(**JIT)
-def load_transposed(X, r0, nb, xT):
-    """``xT[i, b] = X[r0 + b, i]`` in float64 (rows of ``xT`` past D are left alone)."""
-    for b in range(nb):
-        for i in range(X.shape[1]):
-            xT[i, b] = X[r0 + b, i]
+def n_features_of(X_bytes, single):
+    """D of the (N, D) float32 (``single``) or float64 array viewed as ``X_bytes``."""
+    return X_bytes.shape[1] // (4 if single else 8)
+
+
+@njit(**JIT)
+def load_transposed(X_bytes, single, r0, nb, xT):
+    """``xT[i, b] = X[r0 + b, i]`` in float64, X the (N, D) float32 (``single``) or
+    float64 array viewed as bytes ``X_bytes`` (rows of ``xT`` past D are left alone).
+    One compiled kernel then serves both dtypes."""
+    if single:
+        _transpose(X_bytes.view(np.float32), r0, nb, xT)
+    else:
+        _transpose(X_bytes.view(np.float64), r0, nb, xT)
+
+
+@njit(**JIT)
+def _transpose(X, r0, nb, xT):
+    for i in range(X.shape[1]):
+        x = xT[i]
+        for b in range(nb):
+            x[b] = X[r0 + b, i]
 
 
 @njit(**JIT)
@@ -116,24 +133,21 @@ def normalise(logp, nb, w, amax, total):
         for b in range(nb):
             amax[b] = max(amax[b], logp[k, b])
     for b in range(nb):
-        if amax[b] == -np.inf:
-            amax[b] = 0.0
+        amax[b] = 0.0 if amax[b] == -np.inf else amax[b]
     total[:nb] = 0.0
     for k in range(n_components):
         for b in range(nb):
             e = exp_neg(logp[k, b] - amax[b])
             logp[k, b] = e
             total[b] += e
-    loglik = 0.0
     for b in range(nb):
         wb = w[b]
-        if wb != 0.0:
-            loglik += wb * (np.log(total[b]) + amax[b])
-        total[b] = wb / total[b] if total[b] > 0.0 else 0.0  # an all -inf row: resp 0
+        amax[b] = wb * (np.log(total[b]) + amax[b]) if wb != 0.0 else 0.0  # now w log p(x)
+        total[b] = wb / total[b] if total[b] > 0.0 else 0.0  # now the scale of row b
     for k in range(n_components):
         for b in range(nb):
             logp[k, b] *= total[b]
-    return loglik
+    return row_sum(amax, nb)
 
 
 @njit(**JIT)
@@ -146,13 +160,13 @@ def load_resp(resp, r0, nb, w, wr):
 
 
 @njit(**JIT)
-def _add_upper(tT, dT, nb, S):
-    """``S[i, j] += tT[i, :nb] @ dT[j, :nb]`` for ``j >= i`` (plus a few entries below
-    the diagonal, in 2 x 4 tiles; Dp a multiple of 4)."""
+def _add_upper(r, dT, nb, S):
+    """``S[i, j] += sum_b r[b] dT[i, b] dT[j, b]`` for ``j >= i`` (plus a few entries
+    below the diagonal, in 2 x 4 tiles; Dp a multiple of 4)."""
     n_padded = S.shape[0]
     for i in range(0, n_padded, 2):
         for j in range(i - i % 4, n_padded, 4):
-            s = dot2x4(tT[i], tT[i + 1], dT[j], dT[j + 1], dT[j + 2], dT[j + 3], nb)
+            s = weighted_dot2x4(r, dT[i], dT[i + 1], dT[j], dT[j + 1], dT[j + 2], dT[j + 3], nb)
             S[i, j] += s[0]
             S[i, j + 1] += s[1]
             S[i, j + 2] += s[2]
@@ -164,31 +178,21 @@ def _add_upper(tT, dT, nb, S):
 
 
 @njit(**JIT)
-def fold_full(xT, nb, wr, w, shift, tied, dT, tT, nk, sum_x, sum_xx):
+def fold_full(xT, nb, wr, w, shift, tied, dT, nk, sum_x, sum_xx):
     """Add a block's statistics: ``nk[k] += sum_b wr[k, b]``, ``sum_x[k] += sum_b wr[k, b]
     (x_b - c_k)``, upper triangle of ``sum_xx[k] += sum_b wr[k, b] (x_b - c_k)(x_b - c_k)^T``;
     tied: one shift ``c = shift[0]`` and ``sum_xx[0] += sum_b w[b] (x_b - c)(x_b - c)^T``."""
-    n_padded = xT.shape[0]
     if tied:
         centre(xT, nb, shift[0], dT)
+        _add_upper(w, dT, nb, sum_xx[0])
     for k in range(wr.shape[0]):
         r = wr[k]
         nk[k] += row_sum(r, nb)
         if not tied:
             centre(xT, nb, shift[k], dT)
-        for i in range(n_padded):
-            t = tT[i]
-            d = dT[i]
-            for b in range(nb):
-                t[b] = r[b] * d[b]
-            sum_x[k, i] += row_sum(t, nb)
-        if not tied:
-            _add_upper(tT, dT, nb, sum_xx[k])
-    if tied:
-        for i in range(n_padded):
-            for b in range(nb):
-                tT[i, b] = w[b] * dT[i, b]
-        _add_upper(tT, dT, nb, sum_xx[0])
+            _add_upper(r, dT, nb, sum_xx[k])
+        for i in range(xT.shape[0]):
+            sum_x[k, i] += row_dot(r, dT[i], nb)
 
 
 @njit(**JIT)

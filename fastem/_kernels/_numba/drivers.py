@@ -2,9 +2,13 @@
 
 Rows are cut into blocks of ``block_size``; consecutive blocks are grouped into
 ``n_slots`` contiguous slots (a function of N and block_size only). Each slot folds its
-blocks in order into its own buffers and the slots are summed in order at the end, so
-the result does not depend on the number of threads. X is float32 or float64;
-everything else is float64. ``sample_weight`` is (N,) or empty (all ones).
+blocks in order into its own buffers and the caller sums the slots in order, so the
+result does not depend on the number of threads. The parallel functions hold nothing
+but the ``prange`` loop: any array expression there would become a parallel region of
+its own, launched on every call. X arrives as ``X_bytes``, its
+(N, D) float32 (``single``) or float64 array viewed as uint8, so that one compiled
+kernel serves both dtypes; everything else is float64. ``sample_weight`` is (N,) or
+empty (all ones).
 """
 from __future__ import annotations
 
@@ -25,8 +29,8 @@ def slot_blocks(slot, n_slots, n_samples, block_size):
 
 
 @njit(**bk.JIT)
-def _log_prob_slot(X, means, prec, offset, full, block_size, slot, n_slots, out):
-    n_samples, n_features = X.shape
+def _log_prob_slot(X_bytes, single, means, prec, offset, full, block_size, slot, n_slots, out):
+    n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
     xT = np.zeros((n_padded, block_size))
     dT = np.empty((n_padded, block_size))
@@ -36,7 +40,7 @@ def _log_prob_slot(X, means, prec, offset, full, block_size, slot, n_slots, out)
     for blk in range(first, end):
         r0 = blk * block_size
         nb = min(block_size, n_samples - r0)
-        bk.load_transposed(X, r0, nb, xT)
+        bk.load_transposed(X_bytes, single, r0, nb, xT)
         if full:
             bk.log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, logp)
         else:
@@ -47,26 +51,25 @@ def _log_prob_slot(X, means, prec, offset, full, block_size, slot, n_slots, out)
 
 
 @njit(**PARALLEL_JIT)
-def log_prob(X, means, prec, offset, full, block_size, n_slots):
+def log_prob(X_bytes, single, means, prec, offset, full, block_size, n_slots):
     """(N, K) ``log N(x | mean_k, P_k) + offset[k]``. ``full`` (full/tied): ``means``
     (K, Dp) and ``prec`` (K or 1, Dp, Dp) upper triangular, zero-padded to Dp, a multiple
     of 4; else ``means`` (K, D) and ``prec`` (1, K, D) diagonal factors."""
-    out = np.empty((X.shape[0], means.shape[0]))
+    out = np.empty((X_bytes.shape[0], means.shape[0]))
     for slot in prange(n_slots):
-        _log_prob_slot(X, means, prec, offset, full, block_size, slot, n_slots, out)
+        _log_prob_slot(X_bytes, single, means, prec, offset, full, block_size, slot, n_slots, out)
     return out
 
 
 @njit(**bk.JIT)
-def _stats_slot(X, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
+def _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
                 block_size, slot, n_slots, nk, sum_x, sum_xx, loglik):
     """Fold one slot's blocks into its buffers. ``resp`` (N, K) given -> weighted
     responsibilities from it; ``resp`` empty -> computed from the parameters (E-step)."""
-    n_samples, n_features = X.shape
+    n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
     xT = np.zeros((n_padded, block_size))
     dT = np.empty((n_padded, block_size))
-    tT = np.empty((n_padded, block_size))
     Y = np.empty((4, block_size))
     w = np.empty(block_size)
     total = np.empty(block_size)
@@ -76,7 +79,7 @@ def _stats_slot(X, resp, log_weights, means, prec, log_det, sample_weight, shift
     for blk in range(first, end):
         r0 = blk * block_size
         nb = min(block_size, n_samples - r0)
-        bk.load_transposed(X, r0, nb, xT)
+        bk.load_transposed(X_bytes, single, r0, nb, xT)
         bk.load_weights(sample_weight, r0, nb, w)
         if resp.shape[0] == 0:
             if full:
@@ -87,35 +90,28 @@ def _stats_slot(X, resp, log_weights, means, prec, log_det, sample_weight, shift
         else:
             bk.load_resp(resp, r0, nb, w, wr)
         if full:
-            bk.fold_full(xT, nb, wr, w, shift, tied, dT, tT, nk[slot], sum_x[slot], sum_xx[slot])
+            bk.fold_full(xT, nb, wr, w, shift, tied, dT, nk[slot], sum_x[slot], sum_xx[slot])
         else:
             bk.fold_diag(xT, nb, wr, shift, nk[slot], sum_x[slot], sum_xx[slot, :, :, 0])
 
 
 @njit(**PARALLEL_JIT)
-def stats(X, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied, block_size, n_slots):
-    """Sufficient statistics ``(nk, sum_x, sum_xx, loglik)`` as in ``SuffStats``.
+def stats(X_bytes, single, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied, block_size,
+          nk, sum_x, sum_xx, loglik):
+    """Per-slot sufficient statistics, added into the zeroed slot buffers ``nk`` (S, K),
+    ``sum_x`` (S, K, Dp), ``sum_xx`` (S, K or 1 when ``tied``, Dp, Dp full / D, 1 diag)
+    and ``loglik`` (S,), S = ``n_slots``; the caller sums the slots in order.
 
-    ``resp`` (N, K): given responsibilities (``loglik`` 0); empty (0, K): E-step under
-    ``log_weights``, ``means``, ``prec``, ``log_det``. ``full``: ``means`` (K, Dp), ``prec``
-    (K or 1, Dp, Dp) upper triangular and ``shift`` (K or 1 when ``tied``, Dp) zero-padded
-    to Dp (a multiple of 4); ``sum_x`` (K, Dp), ``sum_xx`` (K or 1, Dp, Dp), upper triangle
-    only. Otherwise ``prec`` (1, K, D), ``shift`` (K, D) and ``sum_xx`` (K, D, 1).
+    ``resp`` (N, K): given responsibilities (``loglik`` stays 0); empty (0, K): E-step
+    under ``log_weights``, ``means``, ``prec``, ``log_det``. ``full``: ``means`` (K, Dp),
+    ``prec`` (K or 1, Dp, Dp) upper triangular and ``shift`` (K or 1 when ``tied``, Dp)
+    zero-padded to Dp (a multiple of 4); only the upper triangle of ``sum_xx`` is filled.
+    Otherwise ``prec`` (1, K, D) and ``shift`` (K, D).
     """
-    n_components, n_features = means.shape
-    nk = np.zeros((n_slots, n_components))
-    sum_x = np.zeros((n_slots, n_components, n_features))
-    sum_xx = np.zeros((n_slots, 1 if tied else n_components, n_features, n_features if full else 1))
-    loglik = np.zeros(n_slots)
+    n_slots = nk.shape[0]
     for slot in prange(n_slots):
-        _stats_slot(X, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
+        _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
                     block_size, slot, n_slots, nk, sum_x, sum_xx, loglik)
-    for slot in range(1, n_slots):
-        nk[0] += nk[slot]
-        sum_x[0] += sum_x[slot]
-        sum_xx[0] += sum_xx[slot]
-        loglik[0] += loglik[slot]
-    return nk[0], sum_x[0], sum_xx[0], loglik[0]
 
 
 @njit(**bk.JIT)

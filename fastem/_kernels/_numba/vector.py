@@ -3,13 +3,13 @@
 Numba's ``np.exp`` calls libm one element at a time (no SVML here); :func:`exp_neg` is
 branch-free arithmetic that LLVM vectorises, accurate to 1 ulp.
 
-The row sums (:func:`row_sum`, :func:`moments`, :func:`dot2x4`) carry
+The row sums (:func:`row_sum`, :func:`row_dot`, :func:`moments`, :func:`weighted_dot2x4`) carry
 ``fastmath={"contract", "reassoc"}``: reassociation lets LLVM keep several vector
 accumulators instead of one serial chain (a reduction cannot be vectorised otherwise).
 The order it picks is fixed at compile time, so results are still bit-identical for any
 thread count (they may differ in the last bits between CPUs of different vector widths),
 and the rounding error is that of a blocked sum, no worse than a serial one. The flag is
-limited to these three loops over one block's rows.
+limited to these loops over one block's rows.
 """
 from __future__ import annotations
 
@@ -87,12 +87,21 @@ def moments(r, x, c, n):
 
 
 @njit(**SUM_JIT)
-def dot2x4(a0, a1, c0, c1, c2, c3, n):
-    """The 2 x 4 dot products ``a_p[:n] @ c_q[:n]`` (row-major), sharing every load."""
+def row_dot(a, c, n):
+    """``a[:n] @ c[:n]``."""
+    s = 0.0
+    for b in range(n):
+        s += a[b] * c[b]
+    return s
+
+
+@njit(**SUM_JIT)
+def weighted_dot2x4(r, a0, a1, c0, c1, c2, c3, n):
+    """The 2 x 4 sums ``sum(r * a_p * c_q)`` over ``[:n]`` (row-major), sharing every load."""
     s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = 0.0
     for b in range(n):
-        x0 = a0[b]
-        x1 = a1[b]
+        x0 = r[b] * a0[b]
+        x1 = r[b] * a1[b]
         z0 = c0[b]
         z1 = c1[b]
         z2 = c2[b]
