@@ -37,10 +37,22 @@ def _n_slots(n_samples: int, block_size: int) -> int:
     return max(1, min(-(-n_samples // block_size), MAX_SLOTS))
 
 
+def _readonly(*arrays: np.ndarray) -> list[np.ndarray]:
+    """Read-only views of the kernels' inputs: numba compiles a separate kernel per
+    writeable flag, so passing every input read-only keeps it to one (memmaps and
+    other read-only inputs then cost no extra compilation)."""
+    views = []
+    for a in arrays:
+        view = a.view()
+        view.flags.writeable = False
+        views.append(view)
+    return views
+
+
 def _as_bytes(X: np.ndarray) -> tuple[np.ndarray, bool]:
-    """X (C-contiguous float32/float64) as the kernels take it: a uint8 view and a
-    float32 flag (one compiled kernel for both dtypes)."""
-    return X.view(np.uint8), X.dtype == np.float32
+    """X (C-contiguous float32/float64) as the kernels take it: a read-only uint8 view
+    and a float32 flag (one compiled kernel for both dtypes)."""
+    return _readonly(X.view(np.uint8))[0], X.dtype == np.float32
 
 
 def _is_full(covariance_type: str) -> bool:
@@ -87,7 +99,7 @@ def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int)
         raise ValueError(f"logsumexp needs a 2-d array with at least one column, got shape {a.shape}")
     n_slots = _n_slots(a.shape[0], block_size)
     with _numba_threads(min(n_threads, n_slots)):
-        return drivers.logsumexp(a, block_size, n_slots)
+        return drivers.logsumexp(*_readonly(a), block_size, n_slots)
 
 
 def gaussian_log_prob(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str,
@@ -97,8 +109,8 @@ def gaussian_log_prob(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.
     means, prec = _kernel_params(means, precisions_cholesky, covariance_type)
     n_slots = _n_slots(X.shape[0], block_size)
     with _numba_threads(min(n_threads, n_slots)):
-        return drivers.log_prob(*_as_bytes(X), means, prec, log_det, _is_full(covariance_type), block_size,
-                                n_slots)
+        return drivers.log_prob(*_as_bytes(X), *_readonly(means, prec, log_det), _is_full(covariance_type),
+                                block_size, n_slots)
 
 
 def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_weight, shift,
@@ -114,8 +126,9 @@ def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_w
     sum_xx = np.zeros((n_slots, 1 if tied else n_components, n_padded, n_padded if full else 1))
     loglik = np.zeros(n_slots)
     with _numba_threads(min(n_threads, n_slots)):
-        drivers.stats(*_as_bytes(X), resp, log_weights, means, prec, log_det,
-                      _NO_WEIGHTS if sample_weight is None else sample_weight, kernel_shift,
+        drivers.stats(*_as_bytes(X), *_readonly(resp, log_weights, means, prec, log_det,
+                                                _NO_WEIGHTS if sample_weight is None else sample_weight,
+                                                kernel_shift),
                       full, tied, block_size, nk, sum_x, sum_xx, loglik)
     # a fixed reduction over the slots: the slot buffers do not depend on the thread count
     nk, sum_x, sum_xx, loglik = nk.sum(axis=0), sum_x.sum(axis=0), sum_xx.sum(axis=0), loglik.sum()

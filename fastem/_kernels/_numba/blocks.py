@@ -109,17 +109,32 @@ def log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, logp):
 @njit(**JIT)
 def log_prob_diag(xT, nb, means, prec, offset, logp):
     """``logp[k, :nb]`` = log N(x | means[k], diag(prec[k])**-2) + offset[k]."""
+    n_features = xT.shape[0]
     for k in range(means.shape[0]):
+        m = means[k]
+        p = prec[k]
         row = logp[k]
         row[:nb] = 0.0
-        for i in range(xT.shape[0]):
-            m = means[k, i]
-            p = prec[k, i]
-            x = xT[i]
+        i = 0
+        while i + 4 <= n_features:  # four features per pass over the row
+            x0, x1, x2, x3 = xT[i], xT[i + 1], xT[i + 2], xT[i + 3]
+            m0, m1, m2, m3 = m[i], m[i + 1], m[i + 2], m[i + 3]
+            p0, p1, p2, p3 = p[i], p[i + 1], p[i + 2], p[i + 3]
             for b in range(nb):
-                z = (x[b] - m) * p
+                z0 = (x0[b] - m0) * p0
+                z1 = (x1[b] - m1) * p1
+                z2 = (x2[b] - m2) * p2
+                z3 = (x3[b] - m3) * p3
+                row[b] += (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
+            i += 4
+        for i in range(i, n_features):
+            x = xT[i]
+            mi = m[i]
+            pi = p[i]
+            for b in range(nb):
+                z = (x[b] - mi) * pi
                 row[b] += z * z
-        _finish_log_prob(row, nb, xT.shape[0], offset[k])
+        _finish_log_prob(row, nb, n_features, offset[k])
 
 
 @njit(**JIT)
