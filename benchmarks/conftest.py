@@ -1,0 +1,104 @@
+"""pytest-benchmark plumbing shared by the benchmark modules.
+
+Cells come from :func:`fastem.bench.cells` over :func:`fastem.bench.implementation_table`
+(the table ``fastem bench`` and ``tests/test_bench.py`` use). N=1e4 by default; the
+1e6 / 1e7 cells carry the ``large`` marker and run only with ``--large`` or
+``FASTEM_BENCH_LARGE=1``.
+"""
+from __future__ import annotations
+
+import os
+from time import perf_counter
+
+import pytest
+from threadpoolctl import threadpool_limits
+
+from fastem._threads import cpu_count
+from fastem.bench import (N_DEFAULT, N_LARGE, Roofline, Timing, cells, fill_ratios, implementation_table, make_problem,
+                          make_result, matrix)
+from fastem.bench.report import config_label
+
+THREADS = sorted({1, cpu_count()})
+
+
+def pytest_addoption(parser):
+    parser.addoption("--large", action="store_true", default=False,
+                     help="also run the 1e6 and 1e7 sample benchmarks (or set FASTEM_BENCH_LARGE=1)")
+
+
+def large_enabled(config) -> bool:
+    return config.getoption("--large") or os.environ.get("FASTEM_BENCH_LARGE") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    if large_enabled(config):
+        return
+    skip = pytest.mark.skip(reason="1e6+ sample benchmark: run with --large or FASTEM_BENCH_LARGE=1")
+    for item in items:
+        if "large" in item.keywords:
+            item.add_marker(skip)
+
+
+def bench_params(ops) -> list:
+    """pytest params (row, config, n_threads) for ``ops``, large ones marked."""
+    params = []
+    for config, row, n_threads in cells(matrix((N_DEFAULT, *N_LARGE)), implementation_table(ops), THREADS):
+        label = config_label(row.op, config).replace(" ", "-").replace("=", "")
+        marks = [pytest.mark.large] if config.n_samples >= min(N_LARGE) else []
+        params.append(pytest.param(row, config, n_threads, marks=marks, id=f"{row.op}-{label}-t{n_threads}-{row.name}"))
+    return params
+
+
+class BenchSession:
+    """Holds the roofline ceilings, one problem at a time, and the baselines' results."""
+
+    def __init__(self):
+        self.roofline = Roofline()
+        self.results = {}
+        self._problem = None
+
+    def problem(self, config):
+        if self._problem is None or self._problem.config != config:
+            self._problem = None  # free the previous data first
+            self._problem = make_problem(config)
+        return self._problem
+
+    def _timing(self, benchmark, fn) -> Timing:
+        if not benchmark.disabled:
+            benchmark(fn)
+            s = benchmark.stats.stats
+            return Timing(s.min, s.median, s.iqr / s.median, s.rounds)
+        durations = []  # --benchmark-disable runs fn once: time that run ourselves
+
+        def timed():
+            start = perf_counter()
+            fn()
+            durations.append(perf_counter() - start)
+
+        benchmark(timed)
+        return Timing(durations[0], durations[0], 0.0, 1)
+
+    def measure(self, benchmark, row, config, n_threads):
+        """Benchmark one cell; fills ``benchmark.group`` and ``extra_info``; returns the Result."""
+        reason = row.unavailable_reason()
+        if reason is not None:
+            pytest.skip(reason)
+        benchmark.group = f"{config_label(row.op, config)} threads={n_threads}"
+        problem = self.problem(config)
+        with threadpool_limits(limits=n_threads):
+            fn = row.prepare(problem, n_threads)
+            if not benchmark.disabled:
+                fn()  # warm-up: JIT compilation, caches (a smoke run skips it: its time is not kept)
+            timing = self._timing(benchmark, fn)
+        result = make_result(row, config, n_threads, timing, self.roofline)
+        self.results[(result.group, row.name)] = result
+        fill_ratios([r for (group, _), r in self.results.items() if group == result.group])
+        benchmark.extra_info.update(
+            {key: getattr(result, key) for key in ("time", "samples_per_s", "x_reference", "x_sklearn",
+                                                   "roofline_fraction", "floor", "bytes", "flops", "exps")})
+        return result
+
+
+@pytest.fixture(scope="session")
+def bench_session():
+    return BenchSession()
