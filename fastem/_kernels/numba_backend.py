@@ -19,6 +19,8 @@ from ._numba import drivers
 
 #: Upper bound on the slots of the deterministic reduction (a slot is a run of blocks).
 MAX_SLOTS = 64
+#: Upper bound on the bytes of all slots' statistics buffers together (large K x D x D).
+MAX_SLOT_BYTES = 1 << 28
 _NO_WEIGHTS = np.empty(0)
 
 
@@ -33,8 +35,10 @@ def _numba_threads(n_threads: int):
         numba.set_num_threads(previous)
 
 
-def _n_slots(n_samples: int, block_size: int) -> int:
-    return max(1, min(-(-n_samples // block_size), MAX_SLOTS))
+def _n_slots(n_samples: int, block_size: int, slot_bytes: int = 0) -> int:
+    """Slots of the reduction: a function of the problem's size, never of the thread count."""
+    n_blocks = -(-n_samples // block_size)
+    return max(1, min(n_blocks, MAX_SLOTS, MAX_SLOT_BYTES // max(slot_bytes, 1)))
 
 
 def _readonly(*arrays: np.ndarray) -> list[np.ndarray]:
@@ -119,11 +123,12 @@ def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_w
     tied = covariance_type == "tied"
     n_features = X.shape[1]
     kernel_shift = _pad(shift[None] if tied else shift, (1,), means.shape[1])
-    n_slots = _n_slots(X.shape[0], block_size)
     n_components, n_padded = means.shape
+    sum_xx_shape = (1 if tied else n_components, n_padded, n_padded if full else 1)
+    n_slots = _n_slots(X.shape[0], block_size, 8 * (np.prod(sum_xx_shape) + n_components * (n_padded + 1)))
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components, n_padded))
-    sum_xx = np.zeros((n_slots, 1 if tied else n_components, n_padded, n_padded if full else 1))
+    sum_xx = np.zeros((n_slots, *sum_xx_shape))
     loglik = np.zeros(n_slots)
     with _numba_threads(min(n_threads, n_slots)):
         drivers.stats(*_as_bytes(X), *_readonly(resp, log_weights, means, prec, log_det,
