@@ -56,10 +56,14 @@ class ArraySource:
 
 
 def as_source(X, sample_weight=None, *, min_samples: int = 1) -> DataSource:
-    """The data source for ``X``: an existing source is returned as is, arrays become an
-    :class:`ArraySource`."""
+    """The data source for ``X``: an existing source is returned as is; dask arrays, h5py
+    datasets, zarr arrays, large memmaps, callables and iterators of chunks get a large-N
+    source (:func:`fastem._sources.large_source`); other arrays become an :class:`ArraySource`."""
     if isinstance(X, (ArraySource,)) or (hasattr(X, "em_stats") and hasattr(X, "iter_chunks")):
         if sample_weight is not None:
             raise ValueError("pass sample_weight to the data source itself, not alongside it")
         return X
-    return ArraySource(X, sample_weight, min_samples=min_samples)
+    from ._sources import large_source
+
+    source = large_source(X, sample_weight, min_samples=min_samples)
+    return source if source is not None else ArraySource(X, sample_weight, min_samples=min_samples)
