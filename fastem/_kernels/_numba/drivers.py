@@ -5,10 +5,9 @@ Rows are cut into blocks of ``block_size``; consecutive blocks are grouped into
 blocks in order into its own buffers and the caller sums the slots in order, so the
 result does not depend on the number of threads. The parallel functions hold nothing
 but the ``prange`` loop: any array expression there would become a parallel region of
-its own, launched on every call. X arrives as ``X_bytes``, its
-(N, D) float32 (``single``) or float64 array viewed as uint8, so that one compiled
-kernel serves both dtypes; everything else is float64. ``sample_weight`` is (N,) or
-empty (all ones).
+its own, launched on every call. X arrives as ``X_bytes``, its (N, D) float32
+(``single``) or float64 array viewed as uint8, so that one compiled kernel serves both
+dtypes; everything else is float64. ``sample_weight`` is (N,) or empty (all ones).
 """
 from __future__ import annotations
 
@@ -32,10 +31,11 @@ def slot_blocks(slot, n_slots, n_samples, block_size):
 def _log_prob_slot(X_bytes, single, means, prec, offset, full, block_size, slot, n_slots, out):
     n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
-    xT = np.zeros((n_padded, block_size))
-    dT = np.empty((n_padded, block_size))
-    Y = np.empty((4, block_size))
-    logp = np.empty((n_components, block_size))
+    width = min(block_size, n_samples)  # scratch columns
+    xT = np.zeros((n_padded, width))
+    dT = np.empty((n_padded, width))
+    Y = np.empty((4, width))
+    logp = np.empty((n_components, width))
     first, end = slot_blocks(slot, n_slots, n_samples, block_size)
     for blk in range(first, end):
         r0 = blk * block_size
@@ -68,12 +68,13 @@ def _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample
     responsibilities from it; ``resp`` empty -> computed from the parameters (E-step)."""
     n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
-    xT = np.zeros((n_padded, block_size))
-    dT = np.empty((n_padded, block_size))
-    Y = np.empty((4, block_size))
-    w = np.empty(block_size)
-    total = np.empty(block_size)
-    wr = np.empty((n_components, block_size))
+    width = min(block_size, n_samples)  # scratch columns
+    xT = np.zeros((n_padded, width))
+    dT = np.empty((n_padded, width))
+    Y = np.empty((4, width))
+    w = np.empty(width)
+    total = np.empty(width)
+    wr = np.empty((n_components, width))
     offset = log_det + log_weights
     first, end = slot_blocks(slot, n_slots, n_samples, block_size)
     for blk in range(first, end):
