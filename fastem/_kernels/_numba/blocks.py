@@ -8,8 +8,9 @@ too), so that the triangular products run in 4 x 4 and 2 x 4 register tiles with
 edge cases; the padding adds exact zeros.
 
 ``fastmath={"contract"}`` only lets LLVM fuse ``a * b + c`` into one FMA (one rounding
-instead of two): never less accurate, fixed at compile time, so results stay
-bit-identical across thread counts. Row sums live in :mod:`.vector`.
+instead of two; no reassociation, no finite-math or signed-zero assumptions). It is
+decided at compile time, so results stay bit-identical across thread counts. Row sums
+live in :mod:`.vector`.
 """
 from __future__ import annotations
 
