@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: Rows per block: the unit of work and of deterministic reduction.
-DEFAULT_BLOCK_SIZE = 512
+DEFAULT_BLOCK_SIZE = 256
 
 _BACKEND_MODULES = {
     "cython": "fastem._kernels.cython_backend",

@@ -121,7 +121,7 @@ def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, bl
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
     n_slots = _n_slots(n_samples, block_size)
-    size_xx = {"full": n_components * (n_features + 1) ** 2, "tied": n_features**2}.get(
+    size_xx = {"full": n_components * n_features**2, "tied": n_features**2}.get(
         covariance_type, n_components * n_features)
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components * n_features))
@@ -134,11 +134,7 @@ def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, bl
     # slots are summed in slot order (numpy reduces axis 0 row by row)
     nk, sum_x, sum_xx = nk.sum(axis=0), sum_x.sum(axis=0).reshape(n_components, n_features), sum_xx.sum(axis=0)
     if covariance_type == "full":
-        # per component: the column-major upper triangle (= row-major lower triangle) of
-        # the Gram matrix of [x - shift_k, 1]; its last row holds sum_x
-        gram = np.tril(sum_xx.reshape(n_components, n_features + 1, n_features + 1))
-        sum_x = gram[:, n_features, :n_features].copy()
-        lower = gram[:, :n_features, :n_features]
+        lower = np.tril(sum_xx.reshape(n_components, n_features, n_features))
         sum_xx = lower + lower.transpose(0, 2, 1) - lower * np.eye(n_features)
     elif covariance_type == "tied":
         lower = np.tril(sum_xx.reshape(n_features, n_features))

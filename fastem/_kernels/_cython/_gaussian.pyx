@@ -20,7 +20,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, exp, log, sqrt
 from libc.stdlib cimport free, malloc
-from scipy.linalg.cython_blas cimport dgemm, dsyrk, dtrmm
+from scipy.linalg.cython_blas cimport dgemm, dgemv
 
 # covariance type codes, shared with cython_backend.COV_CODES
 cdef enum:
@@ -244,9 +244,9 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     """Fold the block's weighted responsibilities s.lp (K, ld) into sum_x and sum_xx.
 
     Layouts: diag/spherical sum_x (K, D), sum_xx (K, D) (spherical sums over d later);
-    tied sum_x (K, D), sum_xx (D, D) upper triangle in column-major order;
-    full: sum_xx (K, D + 1, D + 1), column-major upper triangle of the Gram matrix of
-    [x - shift_k, 1] weighted by w r_k (its last column holds sum_x), sum_x unused.
+    tied sum_x (K, D), sum_xx (D, D); full: sum_xx (K, D + 1, D + 1), the Gram matrix of
+    [x - shift_k, 1] weighted by w r_k (its last row holds sum_x), sum_x unused.
+    (Symmetric up to rounding; the caller keeps one triangle.)
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, k, d, j, nz
@@ -260,7 +260,8 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     cdef double* z
     cdef int n_ = <int> n, D_ = <int> D, D1 = <int> (D + 1), K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
-    cdef char upper = b'U', trans = b'T', notrans = b'N'
+    cdef char trans = b'T', notrans = b'N'
+    cdef int inc = 1
     if m.cov == DIAG or m.cov == SPHERICAL:
         for i in range(n):
             xrow = X + (row0 + i) * D
@@ -307,11 +308,10 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
                     c = m.shift[k * D + d]
                     for j in range(nz):
                         z[j] = s.sq[j] * (x[s.idx[j]] - c)
-            z = s.work + D * ld
-            for j in range(nz):
-                z[j] = s.sq[j]
             nz_ = <int> nz
-            dsyrk(&upper, &trans, &D1, &nz_, &one, s.work, &ld_, &one, sum_xx + k * (D + 1) * (D + 1), &D1)
+            dgemm(&trans, &notrans, &D_, &D_, &nz_, &one, s.work, &ld_, s.work, &ld_, &one,
+                  sum_xx + k * D * D, &D_)
+            dgemv(&trans, &nz_, &D_, &one, s.work, &ld_, s.sq, &inc, &one, sum_x + k * D, &inc)
     else:  # tied
         for d in range(D):
             x = s.xt + d * ld
@@ -328,7 +328,7 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
                 z = s.work + d * ld
                 for i in range(n):
                     z[i] = z[i] * s.sq[i]
-        dsyrk(&upper, &trans, &D_, &n_, &one, s.work, &ld_, &one, sum_xx, &D_)
+        dgemm(&trans, &notrans, &D_, &D_, &n_, &one, s.work, &ld_, s.work, &ld_, &one, sum_xx, &D_)
 
 
 cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_t n_samples,
@@ -431,7 +431,7 @@ def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, cons
 
 def _check_slot_buffers(Py_ssize_t n_slots, Py_ssize_t K, Py_ssize_t D, int cov, double[:, ::1] nk,
                         double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik):
-    size_xx = {FULL: K * (D + 1) * (D + 1), TIED: D * D, DIAG: K * D, SPHERICAL: K * D}[cov]
+    size_xx = {FULL: K * D * D, TIED: D * D, DIAG: K * D, SPHERICAL: K * D}[cov]
     if (n_slots < 1 or nk.shape[0] != n_slots or nk.shape[1] != K or sum_x.shape[0] != n_slots
             or sum_x.shape[1] != K * D or sum_xx.shape[0] != n_slots or sum_xx.shape[1] != size_xx
             or loglik.shape[0] != n_slots):
