@@ -65,3 +65,16 @@ def test_logsumexp_all_minus_inf_row():
     out = nb.logsumexp(a, -1, n_threads=2, block_size=BLOCK)
     np.testing.assert_allclose(out, reference.logsumexp(a, axis=1), rtol=1e-14)
     assert out[1] == -np.inf
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_single_feature_single_component_huge_block(covariance_type):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 1))
+    weights, means, prec = _params(rng, covariance_type, 1, 1)
+    shift = reference.default_shift(weights, means, covariance_type)
+    got = nb.em_stats(X, weights, means, prec, covariance_type, None, shift, n_threads=2, block_size=10**9)
+    expected = reference.em_stats(X, weights, means, prec, covariance_type, None, shift)
+    for name in ("nk", "sum_x", "sum_xx"):
+        np.testing.assert_allclose(getattr(got, name), getattr(expected, name), rtol=1e-12)
+    assert got.loglik == pytest.approx(expected.loglik, rel=1e-12)
