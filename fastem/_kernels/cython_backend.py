@@ -68,6 +68,11 @@ def _n_slots(n_samples: int, block_size: int) -> int:
     return min(-(-n_samples // block_size), MAX_SLOTS)
 
 
+def _threads_for(n_threads: int, n_tasks: int) -> int:
+    # no idle thread team (whose start and barrier cost more than a small call)
+    return max(1, min(n_threads, n_tasks))
+
+
 def _blas_pinned(covariance_type: str):
     # full/tied call BLAS from inside the OpenMP region; diag/spherical do not use BLAS
     return blas_single_threaded() if covariance_type in ("full", "tied") else nullcontext()
@@ -103,7 +108,7 @@ def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int)
     assert a.ndim == 2 and axis in (-1, 1), "the wrapper passes (N, K) rows and axis=-1"
     a = np.ascontiguousarray(a, dtype=np.float64)
     out = np.empty(a.shape[0])
-    _gaussian.logsumexp(a, out, n_threads)
+    _gaussian.logsumexp(a, out, _threads_for(n_threads, a.shape[0] // 4096))
     return out
 
 
@@ -113,7 +118,8 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
     out = np.empty((X.shape[0], means.shape[0]))
     params = _log_prob_params(means, precisions_cholesky, covariance_type)
     with _blas_pinned(covariance_type):
-        _gaussian.gaussian_log_prob(X, *params, covariance_type, out, n_threads, block_size)
+        _gaussian.gaussian_log_prob(X, *params, covariance_type, out,
+                                    _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
     return out
 
 
@@ -130,7 +136,7 @@ def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, bl
     shift = np.array(shift, dtype=np.float64)
     with _blas_pinned(covariance_type):
         _gaussian.stats(X, resp, *params, covariance_type, sample_weight, shift.ravel(), nk, sum_x, sum_xx, loglik,
-                        n_threads, block_size)
+                        _threads_for(n_threads, n_slots), block_size)
     # slots are summed in slot order (numpy reduces axis 0 row by row)
     nk, sum_x, sum_xx = nk.sum(axis=0), sum_x.sum(axis=0).reshape(n_components, n_features), sum_xx.sum(axis=0)
     if covariance_type == "full":
