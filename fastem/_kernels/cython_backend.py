@@ -59,13 +59,18 @@ def _import_kernels():
 _gaussian, ISA = _import_kernels()
 
 LOG_2PI = np.log(2 * np.pi)
-#: Upper bound on the number of slots (units of deterministic reduction); memory is
-#: slots x (K x D x D) for full covariances.
+#: Upper bound on the number of slots (units of deterministic reduction, each with its
+#: own accumulators: slots x (K x D x D) floats for full covariances) ...
 MAX_SLOTS = 64
+#: ... and on the accumulators' total size, which lowers the slot count (and so the
+#: usable threads) only for very large K x D x D.
+MAX_SLOT_BYTES = 256 * 2**20
 
 
-def _n_slots(n_samples: int, block_size: int) -> int:
-    return min(-(-n_samples // block_size), MAX_SLOTS)
+def _n_slots(n_samples: int, block_size: int, floats_per_slot: int) -> int:
+    """Depends on the problem's shape only, never on the thread count."""
+    by_memory = max(1, MAX_SLOT_BYTES // (8 * floats_per_slot))
+    return min(-(-n_samples // block_size), MAX_SLOTS, by_memory)
 
 
 def _threads_for(n_threads: int, n_tasks: int) -> int:
@@ -126,9 +131,9 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
 def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size) -> SuffStats:
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
-    n_slots = _n_slots(n_samples, block_size)
     size_xx = {"full": n_components * n_features**2, "tied": n_features**2}.get(
         covariance_type, n_components * n_features)
+    n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1) + 1)
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components * n_features))
     sum_xx = np.zeros((n_slots, size_xx))
