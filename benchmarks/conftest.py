@@ -19,6 +19,8 @@ from fastem.bench import (N_DEFAULT, N_LARGE, Roofline, Timing, cells, fill_rati
 from fastem.bench.report import config_label
 
 THREADS = sorted({1, cpu_count()})
+_EXTRA_INFO = ("time", "samples_per_s", "x_reference", "x_sklearn", "roofline_fraction", "floor", "bytes", "flops",
+               "exps")
 
 
 def pytest_addoption(parser):
@@ -45,12 +47,20 @@ def bench_params(ops) -> list:
     for config, row, n_threads in cells(matrix((N_DEFAULT, *N_LARGE)), implementation_table(ops), THREADS):
         label = config_label(row.op, config).replace(" ", "-").replace("=", "")
         marks = [pytest.mark.large] if config.n_samples >= min(N_LARGE) else []
-        params.append(pytest.param(row, config, n_threads, marks=marks, id=f"{row.op}-{label}-t{n_threads}-{row.name}"))
+        params.append(pytest.param((row, config, n_threads), marks=marks,
+                                   id=f"{row.op}-{label}-t{n_threads}-{row.name}"))
     return params
 
 
+def pytest_generate_tests(metafunc):
+    """A test asking for ``bench_cell`` runs once per cell of its module's ``BENCH_OPS``."""
+    if "bench_cell" in metafunc.fixturenames:
+        metafunc.parametrize("bench_cell", bench_params(metafunc.module.BENCH_OPS))
+
+
 class BenchSession:
-    """Holds the roofline ceilings, one problem at a time, and the baselines' results."""
+    """Holds the roofline ceilings, one problem at a time, and every cell's result with
+    its ``extra_info`` (pytest-benchmark serialises those dicts at the end of the session)."""
 
     def __init__(self):
         self.roofline = Roofline()
@@ -78,12 +88,14 @@ class BenchSession:
         benchmark(timed)
         return Timing(durations[0], durations[0], 0.0, 1)
 
-    def measure(self, benchmark, row, config, n_threads):
-        """Benchmark one cell; fills ``benchmark.group`` and ``extra_info``; returns the Result."""
+    def measure(self, benchmark, bench_cell):
+        """Benchmark one (row, config, n_threads) cell; fills ``benchmark.group`` and
+        ``extra_info``; returns the Result."""
+        row, config, n_threads = bench_cell
         reason = row.unavailable_reason()
         if reason is not None:
             pytest.skip(reason)
-        benchmark.group = f"{config_label(row.op, config)} threads={n_threads}"
+        benchmark.group = f"{row.op} {config_label(row.op, config)} threads={n_threads}"
         problem = self.problem(config)
         with threadpool_limits(limits=n_threads):
             fn = row.prepare(problem, n_threads)
@@ -91,11 +103,11 @@ class BenchSession:
                 fn()  # warm-up: JIT compilation, caches (a smoke run skips it: its time is not kept)
             timing = self._timing(benchmark, fn)
         result = make_result(row, config, n_threads, timing, self.roofline)
-        self.results[(result.group, row.name)] = result
-        fill_ratios([r for (group, _), r in self.results.items() if group == result.group])
-        benchmark.extra_info.update(
-            {key: getattr(result, key) for key in ("time", "samples_per_s", "x_reference", "x_sklearn",
-                                                   "roofline_fraction", "floor", "bytes", "flops", "exps")})
+        self.results[(result.group, row.name)] = (result, benchmark.extra_info)
+        group = [value for (key, _), value in self.results.items() if key == result.group]
+        fill_ratios([r for r, _ in group])
+        for r, extra_info in group:  # a baseline timed later updates the ratios of earlier cells
+            extra_info.update({key: getattr(r, key) for key in _EXTRA_INFO})
         return result
 
 

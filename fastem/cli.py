@@ -8,7 +8,7 @@ import time
 
 from .suff_stats import COVARIANCE_TYPES
 
-QUICK = {"n": "1e5", "dims": "16x8,16x32", "cov": "full,diag", "dtype": "float64", "threads": "1,all",
+QUICK = {"n": "1e5", "dims": "16x8,16x32", "cov": "full,diag", "dtype": "float64", "threads": "all",
          "op": "em_stats,fit"}
 
 
@@ -76,8 +76,8 @@ def _add_bench_parser(subparsers) -> None:
                     "selection; '% roofline' is the floor max(bytes/bandwidth, flops/GEMM rate, exps/exp rate), "
                     "with ceilings measured in the same run, over the measured time.")
     p.add_argument("--quick", action="store_true",
-                   help="a < 1 minute overview: N=1e5, 16x8,16x32, full,diag, float64, em_stats and fit "
-                        "(5 iterations), threads 1,all (explicit options still override)")
+                   help="an overview in about a minute: N=1e5, 16x8,16x32, full,diag, float64, em_stats and fit "
+                        "(5 iterations), all threads (explicit options still override)")
     p.add_argument("--n", type=_counts, help="sample counts, e.g. 1e4,1e5 (default 1e4)")
     p.add_argument("--large", action="store_true",
                    help="also N=1e6 and 1e7 (same as FASTEM_BENCH_LARGE=1); needs several GB of memory")
