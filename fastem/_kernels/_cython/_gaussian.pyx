@@ -83,7 +83,7 @@ cdef struct Scratch:
     # per-thread buffers; ld = leading dimension (>= rows per block, padded)
     Py_ssize_t ld
     double* xt       # (D, ld) transposed block
-    double* work     # (D + 1, ld) centred block
+    double* work     # (D, ld) centred block; full statistics: (ld, D) row-major
     double* y        # (G D, ld) projected block (full/tied)
     double* lp       # (K, ld) log-probs, then weighted responsibilities
     double* row_a    # (ld,)
@@ -99,7 +99,7 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     s.ld = ld
     cdef Py_ssize_t D = m.n_features, K = m.n_components, GD = _group_size(m) * D
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = NULL
-    s.xt = <double*> malloc((2 * D + 1 + GD + K + 3) * ld * sizeof(double))
+    s.xt = <double*> malloc((2 * D + GD + K + 3) * ld * sizeof(double))
     s.idx = <int*> malloc(ld * sizeof(int))
     if s.xt == NULL or s.idx == NULL:
         free(s.xt)
@@ -108,7 +108,7 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
         s.idx = NULL
         return s
     s.work = s.xt + D * ld
-    s.y = s.work + (D + 1) * ld
+    s.y = s.work + D * ld
     s.lp = s.y + GD * ld
     s.row_a = s.lp + K * ld
     s.row_b = s.row_a + ld
@@ -243,10 +243,9 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
                        double* sum_x, double* sum_xx) noexcept nogil:
     """Fold the block's weighted responsibilities s.lp (K, ld) into sum_x and sum_xx.
 
-    Layouts: diag/spherical sum_x (K, D), sum_xx (K, D) (spherical sums over d later);
-    tied sum_x (K, D), sum_xx (D, D); full: sum_xx (K, D + 1, D + 1), the Gram matrix of
-    [x - shift_k, 1] weighted by w r_k (its last row holds sum_x), sum_x unused.
-    (Symmetric up to rounding; the caller keeps one triangle.)
+    Layouts: sum_x (K, D); sum_xx diag/spherical (K, D) (spherical sums over d later),
+    tied (D, D), full (K, D, D); full/tied come from dgemm, symmetric up to rounding
+    (the caller keeps one triangle).
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, k, d, j, nz
@@ -258,7 +257,7 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     cdef double* sx
     cdef double* sxx
     cdef double* z
-    cdef int n_ = <int> n, D_ = <int> D, D1 = <int> (D + 1), K_ = <int> K, ld_ = <int> ld, nz_
+    cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
     cdef char trans = b'T', notrans = b'N'
     cdef int inc = 1
@@ -280,38 +279,27 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     elif m.cov == FULL:
         for k in range(K):
             r = s.lp + k * ld
+            # Z (nz x D, row-major) = sqrt(w r) (x - shift_k) over the rows with r > 0
             nz = 0
             for i in range(n):
-                nz += r[i] != 0.0
+                if r[i] != 0.0:
+                    s.idx[nz] = <int> i
+                    s.sq[nz] = sqrt(r[i])
+                    nz += 1
             if nz == 0:
                 continue
-            if 4 * nz > 3 * n:  # dense: vectorised
-                nz = n
-                for i in range(n):
-                    s.sq[i] = sqrt(r[i])
+            shift = m.shift + k * D
+            for j in range(nz):
+                xrow = X + (row0 + s.idx[j]) * D
+                z = s.work + j * D
+                a = s.sq[j]
                 for d in range(D):
-                    x = s.xt + d * ld
-                    z = s.work + d * ld
-                    c = m.shift[k * D + d]
-                    for i in range(n):
-                        z[i] = s.sq[i] * (x[i] - c)
-            else:  # sparse: only rows with r > 0 contribute
-                nz = 0
-                for i in range(n):
-                    if r[i] != 0.0:
-                        s.idx[nz] = <int> i
-                        s.sq[nz] = sqrt(r[i])
-                        nz += 1
-                for d in range(D):
-                    x = s.xt + d * ld
-                    z = s.work + d * ld
-                    c = m.shift[k * D + d]
-                    for j in range(nz):
-                        z[j] = s.sq[j] * (x[s.idx[j]] - c)
+                    z[d] = a * (xrow[d] - shift[d])
             nz_ = <int> nz
-            dgemm(&trans, &notrans, &D_, &D_, &nz_, &one, s.work, &ld_, s.work, &ld_, &one,
+            # column-major Z^T (D x nz): sum_xx_k += Z^T Z, sum_x_k += Z^T sqrt(w r)
+            dgemm(&notrans, &trans, &D_, &D_, &nz_, &one, s.work, &D_, s.work, &D_, &one,
                   sum_xx + k * D * D, &D_)
-            dgemv(&trans, &nz_, &D_, &one, s.work, &ld_, s.sq, &inc, &one, sum_x + k * D, &inc)
+            dgemv(&notrans, &D_, &nz_, &one, s.work, &D_, s.sq, &inc, &one, sum_x + k * D, &inc)
     else:  # tied
         for d in range(D):
             x = s.xt + d * ld
@@ -448,7 +436,7 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     resp None: fused E-step under (means, prec, center, cst) (em_stats); otherwise the
     given responsibilities (N, K) (suff_stats; the log-prob parameters then only give
     K and D). sample_weight (N,) or None; shift flattened (K * D,), tied (D,).
-    Buffers: nk (S, K); sum_x (S, K * D); sum_xx (S, size) with size K * (D + 1)**2
+    Buffers: nk (S, K); sum_x (S, K * D); sum_xx (S, size) with size K * D * D
     full, D * D tied, K * D diag and spherical; loglik (S,).
     """
     cdef Model m = _model(means, prec, center, cst, covariance_type)
