@@ -22,7 +22,7 @@ from libc.math cimport INFINITY, exp, log, sqrt
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dgemm, dgemv
 
-# covariance type codes, shared with cython_backend.COV_CODES
+# covariance type codes (the Python entry points take the names)
 cdef enum:
     FULL = 0
     TIED = 1
