@@ -103,7 +103,6 @@ def _add_bench_parser(subparsers) -> None:
 def _bench(args, parser) -> int:
     from . import bench
     from .bench import report
-    from .suff_stats import COVARIANCE_TYPES
 
     if args.quick:
         quick = parser.parse_args([*(f"--{key.replace('_', '-')}={value}" for key, value in QUICK.items())])
@@ -118,15 +117,18 @@ def _bench(args, parser) -> int:
     max_iter = args.fit_iters if args.fit_iters is not None else bench.FIT_ITERATIONS
     if max_iter < 1 or args.repeats < 1 or not args.min_time >= 0:
         parser.error("--fit-iters and --repeats must be >= 1 and --min-time >= 0")
+    dims, covs = args.dims or list(bench.DIMS), args.cov or list(COVARIANCE_TYPES)
+    dtypes, threads = args.dtype or list(bench.DTYPES), args.threads or _threads("1,all")
+    for path in filter(None, (args.json, args.plot)):
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            parser.error(f"cannot write {path!r}: its directory does not exist")
     try:
         if args.plot:
             report.require_matplotlib()
         rows = bench.implementation_table(ops, args.impl)
-        configs = bench.matrix(n_samples, args.dims or bench.DIMS, args.cov or COVARIANCE_TYPES,
-                               args.dtype or bench.DTYPES)
+        configs = bench.matrix(n_samples, dims, covs, dtypes)
     except (ImportError, ValueError) as exc:
         parser.error(str(exc))
-    threads = args.threads or _threads("1,all")
 
     machine = report.machine_info()
     print(report.format_machine(machine))
@@ -148,9 +150,8 @@ def _bench(args, parser) -> int:
         print(f"skipped {line}")
     print(f"{len(results)} cells in {time.perf_counter() - start:.1f} s")
     if args.json:
-        settings = {"n_samples": n_samples, "dims": [list(d) for d in (args.dims or bench.DIMS)],
-                    "covariance_types": args.cov or list(COVARIANCE_TYPES), "dtypes": args.dtype or list(bench.DTYPES),
-                    "threads": threads, "ops": ops, "implementations": sorted({row.name for row in rows}),
+        settings = {"n_samples": n_samples, "dims": [list(d) for d in dims], "covariance_types": covs,
+                    "dtypes": dtypes, "threads": threads, "ops": ops, "implementations": sorted({row.name for row in rows}),
                     "fit_iterations": max_iter, "min_time": args.min_time, "min_repeats": args.repeats}
         report.write_json(args.json, report.to_json(results, machine, roofline.ceilings(), settings, skipped))
         print(f"wrote {args.json}")

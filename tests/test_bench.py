@@ -135,6 +135,7 @@ def test_cli_quick_json(tmp_path, capsys):
     (["--cov", "round"], "round"),
     (["--n", "1.5"], "positive integers"),
     (["--threads", "0"], "threads"),
+    (["--json", "/nonexistent-dir/out.json"], "does not exist"),
 ])
 def test_cli_rejects_bad_options(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
