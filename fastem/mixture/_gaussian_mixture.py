@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import gaussian, kernels
 from ..data import as_source
 from ..em import run_em
+from ..online import StepwiseEM
 from ..suff_stats import COVARIANCE_TYPES, sum_xx_shape
 from .._validation import check_n_threads, check_sample_weight
 from ._family import GaussianFamily, GaussianParams
@@ -123,7 +124,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         source = self._fit(X, sample_weight)
         return np.concatenate([self._weighted_log_prob(chunk).argmax(axis=1) for chunk, _ in source.iter_chunks()])
 
-    def _fit(self, X, sample_weight):
+    def _fit(self, X, sample_weight, max_iter: int | None = None):
         source = self._training_source(X, sample_weight)
         self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type)
         n_threads = check_n_threads(self.n_jobs)
@@ -132,10 +133,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                             *self._checked_initial_parameters(source.n_features), self.backend_, n_threads)
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
-        result = run_em(family, source, tol=self.tol, max_iter=self.max_iter, n_init=self.n_init,
+        max_iter = self.max_iter if max_iter is None else max_iter
+        result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
                         random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
                         verbose_interval=self.verbose_interval)
         self._set_fitted(result.params)
+        self._online = None
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
@@ -164,6 +167,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError(
                 f"sample_weight has {np.count_nonzero(weights)} non-zero entries, fewer than "
                 f"n_components = {self.n_components}"
+            )
+        return source
+
+    def _minibatch_source(self, X, sample_weight):
+        """The data source of a minibatch for a model that already has parameters."""
+        if _in_memory(X):
+            return as_source(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), sample_weight)
+        source = as_source(X, sample_weight)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {source.n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
             )
         return source
 
@@ -210,28 +225,92 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             log_prob += np.log(self.weights_)
         return log_prob
 
-    def _validated(self, X) -> np.ndarray:
+    def _chunks_weighted_log_prob(self, X):
+        """Yield ``(weighted log-probs (n, K) float64, sample_weight or None)`` for X in
+        one piece (arrays) or chunk by chunk (memmaps, h5py/zarr, dask, chunk iterators)."""
         check_is_fitted(self)
-        return validate_data(self, X, reset=False)
+        if _in_memory(X):
+            yield self._weighted_log_prob(validate_data(self, X, reset=False)), None
+            return
+        source = as_source(X)
+        if source.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {source.n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        for chunk, chunk_weight in source.iter_chunks():
+            yield self._weighted_log_prob(chunk), chunk_weight
 
     def score_samples(self, X) -> np.ndarray:
         """(n_samples,) float64 log-likelihood of each sample."""
-        return kernels.logsumexp(self._weighted_log_prob(self._validated(X)), axis=1)
+        return np.concatenate([kernels.logsumexp(weighted, axis=1)
+                               for weighted, _ in self._chunks_weighted_log_prob(X)])
 
     def score(self, X, y=None, sample_weight=None) -> float:
-        """Average log-likelihood per sample (weighted by ``sample_weight``)."""
-        log_prob = self.score_samples(X)
-        return float(np.average(log_prob, weights=check_sample_weight(sample_weight, log_prob.shape[0])))
+        """Average log-likelihood per sample (weighted by ``sample_weight``, or by the
+        weights a data source carries), computed chunk by chunk for out-of-core X."""
+        total = weight = 0.0
+        chunks = list(self._chunks_weighted_log_prob(X)) if sample_weight is not None else None
+        if chunks is not None:  # explicit weights: X must be one piece
+            log_prob = np.concatenate([kernels.logsumexp(w, axis=1) for w, _ in chunks])
+            return float(np.average(log_prob, weights=check_sample_weight(sample_weight, log_prob.shape[0])))
+        for weighted, chunk_weight in self._chunks_weighted_log_prob(X):
+            log_prob = kernels.logsumexp(weighted, axis=1)
+            if chunk_weight is None:
+                total, weight = total + log_prob.sum(), weight + log_prob.shape[0]
+            else:
+                total, weight = total + chunk_weight @ log_prob, weight + chunk_weight.sum()
+        return float(total / weight)
+
+    def iter_predict(self, X):
+        """Stream the component labels of X chunk by chunk (int64 arrays), for data that
+        do not fit in memory; ``np.concatenate(list(...)) == predict(X)``."""
+        for weighted, _ in self._chunks_weighted_log_prob(X):
+            yield weighted.argmax(axis=1)
 
     def predict(self, X) -> np.ndarray:
         """(n_samples,) most probable component of each sample."""
-        return self._weighted_log_prob(self._validated(X)).argmax(axis=1)
+        return np.concatenate(list(self.iter_predict(X)))
 
     def predict_proba(self, X) -> np.ndarray:
         """(n_samples, n_components) float64 posterior probability of each component."""
-        weighted = self._weighted_log_prob(self._validated(X))
-        weighted -= kernels.logsumexp(weighted, axis=1)[:, np.newaxis]
-        return np.exp(weighted)
+        out = []
+        for weighted, _ in self._chunks_weighted_log_prob(X):
+            weighted -= kernels.logsumexp(weighted, axis=1)[:, np.newaxis]
+            out.append(np.exp(weighted))
+        return np.concatenate(out)
+
+    # ------------------------------------------------------------ online EM
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """One step of stepwise (online) EM on the minibatch X, for streams seen once.
+
+        Cappé & Moulines (2009): running sufficient statistics per unit weight
+        ``s <- (1 - gamma_t) s + gamma_t s_batch``, then the M-step, with step sizes
+        ``gamma_t = (t + 2) ** -0.6`` (see :class:`fastem.online.StepwiseEM` for other
+        schedules). The first call on an unfitted model initialises on this minibatch
+        (``init_params`` / ``*_init`` as in ``fit``); after ``fit`` it continues from the
+        fitted parameters. ``lower_bound_`` is the minibatch's average log-likelihood under
+        the parameters before its step (a progressive validation score); ``n_iter_``
+        counts steps. Shuffle the stream: batches must be representative.
+        """
+        online = getattr(self, "_online", None)
+        if online is None:
+            if not hasattr(self, "means_"):
+                self._fit(X, sample_weight, max_iter=0)  # initialise on this minibatch
+            online = StepwiseEM(self.weights_ / self.weights_.sum(), self.means_, self.covariances_,
+                                self.covariance_type, reg_covar=self.reg_covar, backend=self.backend_,
+                                n_threads=check_n_threads(self.n_jobs))
+        source = self._minibatch_source(X, sample_weight)
+        online.partial_fit(source)
+        self._online = online
+        self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky))
+        self.n_iter_ = online.n_steps
+        self.lower_bound_ = online.loglik
+        self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), online.loglik]
+        self.converged_ = False
+        return self
 
     def sample(self, n_samples=1):
         """``X`` (n_samples, n_features) float64 drawn from the fitted mixture and ``y``
