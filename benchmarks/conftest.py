@@ -1,7 +1,7 @@
 """pytest-benchmark plumbing shared by the benchmark modules.
 
 Cells come from :func:`fastem.bench.cells` over :func:`fastem.bench.implementation_table`
-(the table ``fastem bench`` and ``tests/test_bench.py`` use). N=1e4 by default; the
+(the table ``fastem bench`` and ``tests/test_bench.py`` use). N=1e4 by default (N_SMOKE in a smoke run, benchmarks disabled); the
 1e6 / 1e7 cells carry the ``large`` marker and run only with ``--large`` or
 ``FASTEM_BENCH_LARGE=1``.
 """
@@ -19,6 +19,8 @@ from fastem.bench import (N_DEFAULT, N_LARGE, Roofline, Timing, cells, fill_rati
 from fastem.bench.report import config_label
 
 THREADS = sorted({1, cpu_count()})
+#: samples per cell in a smoke run (benchmarks disabled, as in CI): every cell runs once, quickly
+N_SMOKE = 512
 _EXTRA_INFO = ("time", "samples_per_s", "x_reference", "x_sklearn", "roofline_fraction", "floor", "bytes", "flops",
                "exps")
 
@@ -41,10 +43,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def bench_params(ops) -> list:
-    """pytest params (row, config, n_threads) for ``ops``, large ones marked."""
+def smoke_run(config) -> bool:
+    """Benchmarks disabled (pyproject's addopts) and not re-enabled: a smoke test."""
+    return config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
+
+
+def bench_params(ops, smoke: bool) -> list:
+    """pytest params (row, config, n_threads) for ``ops``, large ones marked; a smoke run
+    has one small N instead of the sizes that are timed."""
     params = []
-    for config, row, n_threads in cells(matrix((N_DEFAULT, *N_LARGE)), implementation_table(ops), THREADS):
+    sizes = (N_SMOKE,) if smoke else (N_DEFAULT, *N_LARGE)
+    for config, row, n_threads in cells(matrix(sizes), implementation_table(ops), THREADS):
         label = config_label(row.op, config).replace(" ", "-").replace("=", "")
         marks = [pytest.mark.large] if config.n_samples >= min(N_LARGE) else []
         params.append(pytest.param((row, config, n_threads), marks=marks,
@@ -55,7 +64,7 @@ def bench_params(ops) -> list:
 def pytest_generate_tests(metafunc):
     """A test asking for ``bench_cell`` runs once per cell of its module's ``BENCH_OPS``."""
     if "bench_cell" in metafunc.fixturenames:
-        metafunc.parametrize("bench_cell", bench_params(metafunc.module.BENCH_OPS))
+        metafunc.parametrize("bench_cell", bench_params(metafunc.module.BENCH_OPS, smoke_run(metafunc.config)))
 
 
 class BenchSession:
