@@ -123,3 +123,11 @@ class BenchSession:
 @pytest.fixture(scope="session")
 def bench_session():
     return BenchSession()
+
+
+@pytest.fixture
+def fit_memory_n_samples(request) -> int:
+    """N of the fit peak-memory benchmark: N_SMOKE in a smoke run, 1e6 with --large, else 1e5."""
+    if smoke_run(request.config):
+        return N_SMOKE
+    return N_LARGE[0] if large_enabled(request.config) else 100_000
