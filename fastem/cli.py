@@ -8,8 +8,8 @@ import time
 
 from .suff_stats import COVARIANCE_TYPES
 
-QUICK = {"n": "1e5", "dims": "16x8,16x32", "cov": "full,diag", "dtype": "float64", "threads": "all",
-         "op": "em_stats,fit"}
+QUICK = {"n": "2e4", "dims": "16x8,16x32", "cov": "full,diag", "dtype": "float64", "threads": "all",
+         "op": "em_stats,fit", "fit_iters": "3", "repeats": "2"}
 
 
 def _list(text: str) -> list[str]:
@@ -76,8 +76,8 @@ def _add_bench_parser(subparsers) -> None:
                     "selection; '% roofline' is the floor max(bytes/bandwidth, flops/GEMM rate, exps/exp rate), "
                     "with ceilings measured in the same run, over the measured time.")
     p.add_argument("--quick", action="store_true",
-                   help="an overview in about a minute: N=1e5, 16x8,16x32, full,diag, float64, em_stats and fit "
-                        "(5 iterations), all threads (explicit options still override)")
+                   help="an overview in about a minute: N=2e4, 16x8,16x32, full,diag, float64, em_stats and fit "
+                        "(3 iterations), best of 2, all threads (explicit options still override)")
     p.add_argument("--n", type=_counts, help="sample counts, e.g. 1e4,1e5 (default 1e4)")
     p.add_argument("--large", action="store_true",
                    help="also N=1e6 and 1e7 (same as FASTEM_BENCH_LARGE=1); needs several GB of memory")
@@ -94,7 +94,7 @@ def _add_bench_parser(subparsers) -> None:
     p.add_argument("--fit-iters", type=int, help=f"EM iterations of the 'fit' operation (default {FIT_ITERATIONS})")
     p.add_argument("--min-time", type=float, default=0.05,
                    help="seconds to keep repeating each cell (default 0.05)")
-    p.add_argument("--repeats", type=int, default=3, help="minimum timed repeats per cell (default 3)")
+    p.add_argument("--repeats", type=int, help="minimum timed repeats per cell (default 3)")
     p.add_argument("--json", metavar="FILE", help="write machine info, ceilings and results as JSON")
     p.add_argument("--plot", metavar="FILE.png", help="plot samples/s against N per implementation (matplotlib)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -109,6 +109,8 @@ def _bench(args, parser) -> int:
         for key in QUICK:
             if getattr(args, key) is None:
                 setattr(args, key, getattr(quick, key))
+    if args.repeats is None:
+        args.repeats = 3
     large = args.large or os.environ.get("FASTEM_BENCH_LARGE") == "1"
     n_samples = args.n or [bench.N_DEFAULT]
     if large:

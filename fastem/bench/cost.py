@@ -78,12 +78,3 @@ def cost(op: str, config: Config, max_iter: int = 1) -> Cost:
     if op in ("iteration", "fit"):
         return em * max_iter
     raise ValueError(f"unknown benchmark operation {op!r}")
-
-
-def gemm_shape(config: Config) -> tuple[int, int, int]:
-    """(m, k, n) of the matrix product that dominates ``config``'s E-step, for the GEMM
-    ceiling: a 4096-row block of X times the stacked factors P_k (full), P (tied), or
-    the K per-component scalings (diag, spherical)."""
-    d, k = config.n_features, config.n_components
-    n = {"full": k * d, "tied": d}.get(config.covariance_type, k)
-    return (4096, d, n)
