@@ -55,3 +55,18 @@ def test_predictions_stream_over_chunked_sources(covariance_type):
     assert np.isclose(gm.score(source), gm.score(X), rtol=1e-12)
     with pytest.raises(ValueError, match="features"):
         gm.predict(ChunkedSource(lambda: iter([X[:, :2]])))
+
+
+def test_callback_sees_every_iteration_and_tqdm_bar_runs(capsys):
+    X = _blobs(600)
+    seen = []
+    gm = GaussianMixture(3, random_state=0, backend="numpy", n_init=2, callback=seen.append).fit(X)
+    assert [info.n_iter for info in seen if info.init == 1][-1] == len([i for i in seen if i.init == 1])
+    assert {info.init for info in seen} == {0, 1} and all(info.n_init == 2 for info in seen)
+    best = [info.lower_bound for info in seen if info.init == 0]
+    assert best == sorted(best)  # EM: the bound never decreases
+    pytest.importorskip("tqdm")
+    GaussianMixture(3, random_state=0, backend="numpy", callback="tqdm").fit(X)
+    assert "EM init 1/1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="callback"):
+        GaussianMixture(3, callback="bar").fit(X)

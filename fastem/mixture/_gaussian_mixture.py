@@ -15,6 +15,7 @@ from .. import gaussian, kernels
 from ..data import as_source
 from ..em import run_em
 from ..online import StepwiseEM
+from ..progress import as_callback
 from ..suff_stats import COVARIANCE_TYPES, sum_xx_shape
 from .._validation import check_n_threads, check_sample_weight
 from ._family import GaussianFamily, GaussianParams
@@ -41,6 +42,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Kernel backend; ``"auto"`` takes the fastest available (resolved once per fit).
     n_jobs : int, default=None
         Threads of the compiled kernels: None all CPUs, -1 all, -2 all but one.
+    callback : callable, "tqdm" or None, default=None
+        Called after every EM iteration with a :class:`fastem.em.IterationInfo` (restart,
+        iteration, lower bound, change, converged); ``"tqdm"`` draws a progress bar.
 
     Attributes
     ----------
@@ -66,6 +70,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "backend": [str],
         "n_jobs": [Integral, None],
+        "callback": [callable, StrOptions({"tqdm"}), None],
     }
 
     def __init__(
@@ -87,6 +92,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval=10,
         backend="auto",
         n_jobs=None,
+        callback=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -104,6 +110,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.backend = backend
         self.n_jobs = n_jobs
+        self.callback = callback
 
     # ------------------------------------------------------------------ fitting
 
@@ -136,7 +143,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         max_iter = self.max_iter if max_iter is None else max_iter
         result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
                         random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
-                        verbose_interval=self.verbose_interval)
+                        verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
         self._set_fitted(result.params)
         self._online = None
         self.converged_ = result.converged
