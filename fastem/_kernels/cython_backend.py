@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from contextlib import nullcontext
 
 import numpy as np
 
 from .._threads import blas_single_threaded
 from ..gaussian import log_det_cholesky
+from ..online import recentre
 from ..suff_stats import SuffStats
 
 #: Builds of the same kernels (setup.py), best first, with the CPU features (numpy's
@@ -78,34 +78,36 @@ def _threads_for(n_threads: int, n_tasks: int) -> int:
     return max(1, min(n_threads, n_tasks))
 
 
-def _blas_pinned(covariance_type: str):
-    # full/tied call BLAS from inside the OpenMP region; diag/spherical do not use BLAS
-    return blas_single_threaded() if covariance_type in ("full", "tied") else nullcontext()
-
-
 def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=None):
-    """(means, flat precisions_cholesky, center, cst) as the kernels take them.
+    """(means, flat precisions, center, cst) as the kernels take them.
 
-    ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``. Full/tied: the kernel
-    computes ``(X - center) P_k`` with one GEMM for many components, so it gets the
-    transposed factors and ``(means_k - center) @ P_k`` as means; ``center`` is the mean
-    of the means (rounding then grows with a component's distance from it in units of
-    its standard deviation, as in scikit-learn's ``X @ P - mean @ P`` but from the
-    centre of the model rather than from the origin).
+    ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``; ``center`` is the mean of
+    the means, on which the kernels centre the data (rounding then grows with a
+    component's distance from it in units of its standard deviation, as in
+    scikit-learn's expansions but from the centre of the model rather than from the
+    origin). Full/tied: the kernel computes ``(X - center) P_k`` with one GEMM for many
+    components, so it gets the transposed factors and ``(means_k - center) @ P_k`` as
+    means. Diag/spherical: ``log N = A W + cst`` with ``A = [(x - center)**2, x - center]``,
+    ``W`` (2D, K) with columns ``[-prec_k / 2, (means_k - center) prec_k]`` (``prec = P**2``)
+    and ``-sum_d (means_k - center)**2 prec_k / 2`` added to ``cst``.
     """
     n_components, n_features = means.shape
     cst = log_det_cholesky(precisions_cholesky, covariance_type, n_components, n_features) - 0.5 * n_features * LOG_2PI
     if log_weights is not None:
         cst = cst + log_weights
-    center = np.zeros(n_features)
-    prec = precisions_cholesky
+    center = means.mean(axis=0)
     if covariance_type in ("full", "tied"):
-        center = means.mean(axis=0)
         means = np.einsum("kd,...de->ke", means - center, precisions_cholesky) if covariance_type == "tied" \
             else np.einsum("kd,kde->ke", means - center, precisions_cholesky)
         prec = np.swapaxes(precisions_cholesky, -1, -2)
+    else:
+        prec = np.broadcast_to(np.reshape(precisions_cholesky, (n_components, -1)) ** 2, means.shape)
+        delta = means - center
+        prec = np.concatenate([-0.5 * prec, delta * prec], axis=1)
+        cst = cst - 0.5 * np.einsum("kd,kd->k", delta, prec[:, n_features:])
+        prec = prec.T
     return (np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(prec).ravel(),
-            center, np.ascontiguousarray(cst, dtype=np.float64))
+            np.ascontiguousarray(center, dtype=np.float64), np.ascontiguousarray(cst, dtype=np.float64))
 
 
 def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int) -> np.ndarray:
@@ -122,13 +124,14 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     out = np.empty((X.shape[0], means.shape[0]))
     params = _log_prob_params(means, precisions_cholesky, covariance_type)
-    with _blas_pinned(covariance_type):
+    with blas_single_threaded():  # the kernels call BLAS from their own threads
         _gaussian.gaussian_log_prob(X, *params, covariance_type, out,
                                     _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
     return out
 
 
 def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size) -> SuffStats:
+    """Diag/spherical: the kernel's moments are around ``params``' center, recentred here."""
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
     size_xx = {"full": n_components * n_features**2, "tied": n_features**2}.get(
@@ -139,7 +142,7 @@ def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, bl
     sum_xx = np.zeros((n_slots, size_xx))
     loglik = np.zeros(n_slots)
     shift = np.array(shift, dtype=np.float64)
-    with _blas_pinned(covariance_type):
+    with blas_single_threaded():
         _gaussian.stats(X, resp, *params, covariance_type, sample_weight, shift.ravel(), nk, sum_x, sum_xx, loglik,
                         _threads_for(n_threads, n_slots), block_size)
     # slots are summed in slot order (numpy reduces axis 0 row by row)
@@ -155,18 +158,22 @@ def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, bl
     else:
         sum_xx = sum_xx.reshape(n_components, n_features).sum(axis=1)
     n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
-    return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, float(loglik.sum()), n)
+    if covariance_type in ("full", "tied"):
+        return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, float(loglik.sum()), n)
+    center = np.broadcast_to(params[2], shift.shape)
+    return recentre(SuffStats(covariance_type, nk, sum_x, sum_xx, center, float(loglik.sum()), n), shift)
 
 
 def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads: int,
                block_size: int) -> SuffStats:
     """Sufficient statistics of given responsibilities ``resp`` (N, K); ``loglik`` is 0.0."""
     n_components, n_features = resp.shape[1], X.shape[1]
-    # the kernel only reads the shapes of the log-prob parameters here
-    prec_shape = {"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
-                  "diag": (n_components, n_features), "spherical": (n_components,)}[covariance_type]
-    params = (np.zeros((n_components, n_features)), np.zeros(int(np.prod(prec_shape))), np.zeros(n_features),
-              np.zeros(n_components))
+    # the kernel reads only the shapes of the log-prob parameters here, and the center
+    # (diag/spherical moments are taken around it, then recentred on ``shift``)
+    prec_size = {"full": n_components * n_features**2, "tied": n_features**2}.get(
+        covariance_type, 2 * n_components * n_features)
+    center = np.zeros(n_features) if covariance_type in ("full", "tied") else np.mean(shift, axis=0)
+    params = (np.zeros((n_components, n_features)), np.zeros(prec_size), center, np.zeros(n_components))
     return _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size)
 
 

@@ -2,10 +2,12 @@
 """Gaussian mixture kernels: Cython + OpenMP, BLAS from scipy (nogil).
 
 One source for float32 and float64 ``X`` (fused type); parameters and accumulators
-are float64. Rows are cut into blocks of ``block_size``; a block is first copied,
-transposed and converted to float64 (``XT``, D x block_size) so that the inner loops
-run over contiguous rows (vectorisable without re-association), and BLAS sees the
-block as a column-major (rows x D) matrix.
+are float64. Rows are cut into blocks of ``block_size``. Full/tied: a block is first
+copied, transposed and converted to float64 (``XT``, D x block_size) so that the inner
+loops run over contiguous rows (vectorisable without re-association), and BLAS sees the
+block as a column-major (rows x D) matrix. Diag/spherical: a block becomes the row-major
+(rows x 2D) matrix ``A = [(x - c0)**2, x - c0]``, and both steps are GEMMs with it:
+log-probs ``A @ W + cst`` and moments ``R^T A`` around ``c0`` (recentred by the caller).
 
 Determinism: blocks are grouped into ``n_slots`` contiguous runs (``n_slots`` depends
 only on N and block_size, chosen by the caller); each slot accumulates its blocks in
@@ -70,12 +72,12 @@ cdef struct Model:
     # log-prob parameters (see cython_backend._log_prob_params)
     Py_ssize_t n_features, n_components
     int cov
-    const double* means      # (K, D); tied: (means - center) @ P
-    const double* prec       # full (K, D, D), tied (D, D), diag (K, D), spherical (K,)
-    const double* center     # (D,) tied only
-    const double* cst        # (K,) log weight + log det - D/2 log(2 pi)
+    const double* means      # (K, D); full/tied: (means - center) @ P; unused by diag/spherical
+    const double* prec       # full (K, D, D), tied (D, D); diag/spherical W (2D, K), see _log_prob_rows
+    const double* center     # (D,) the data's centring c0 (all types)
+    const double* cst        # (K,) log weight + log det - D/2 log(2 pi) (diag/spherical: + W's constant)
     # statistics
-    const double* shift      # (K, D); tied (D,)
+    const double* shift      # (K, D); tied (D,); unused by diag/spherical (moments around center)
     const double* sample_weight  # (N,) or NULL
 
 
@@ -83,12 +85,13 @@ cdef struct Scratch:
     # per-thread buffers; ld = leading dimension (>= rows per block, padded)
     Py_ssize_t ld
     double* xt       # (D, ld) transposed block
-    double* work     # (D, ld) centred block; full statistics: (ld, D) row-major
-    double* y        # (G D, ld) projected block (full/tied)
+    double* work     # (D, ld) centred block; full statistics: (ld, D) row-major; diag/spherical A (ld, 2D)
+    double* y        # (G D, ld) projected block (full/tied); (ld, K) row-major log-probs (diag/spherical)
     double* lp       # (K, ld) log-probs, then weighted responsibilities
     double* row_a    # (ld,)
     double* row_b    # (ld,)
     double* sq       # (ld,)
+    double* mom      # (K, 2D) diag/spherical moments of the slot: [sum_xx_k, sum_x_k] around center
     int* idx         # (ld,)
 
 
@@ -97,9 +100,10 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     in a parallel block); ``xt`` is NULL when allocation failed."""
     cdef Scratch s
     s.ld = ld
-    cdef Py_ssize_t D = m.n_features, K = m.n_components, GD = _group_size(m) * D
-    s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = NULL
-    s.xt = <double*> malloc((2 * D + GD + K + 3) * ld * sizeof(double))
+    # y: full/tied projections (G D, ld); diag/spherical row-major log-probs (ld, K)
+    cdef Py_ssize_t D = m.n_features, K = m.n_components, GD = max(_group_size(m) * D, K)
+    s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
+    s.xt = <double*> malloc(((3 * D + GD + K + 3) * ld + 2 * K * D) * sizeof(double))
     s.idx = <int*> malloc(ld * sizeof(int))
     if s.xt == NULL or s.idx == NULL:
         free(s.xt)
@@ -108,11 +112,12 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
         s.idx = NULL
         return s
     s.work = s.xt + D * ld
-    s.y = s.work + D * ld
+    s.y = s.work + 2 * D * ld
     s.lp = s.y + GD * ld
     s.row_a = s.lp + K * ld
     s.row_b = s.row_a + ld
     s.sq = s.row_b + ld
+    s.mom = s.sq + ld
     return s
 
 
@@ -131,16 +136,63 @@ cdef void _load_block(const floating* X, Py_ssize_t n, Py_ssize_t D, double* xt,
             xt[d * ld + i] = row[d]
 
 
+cdef void _load_centred(const floating* X, Py_ssize_t n, Py_ssize_t D, const double* center,
+                        double* a) noexcept nogil:
+    """a (n, 2D) row-major = [(x_i - center)**2, x_i - center] for the n rows of the block."""
+    cdef Py_ssize_t i, d
+    cdef const floating* row
+    cdef double* out
+    cdef double c
+    for i in range(n):
+        row = X + i * D
+        out = a + i * 2 * D
+        for d in range(D):
+            c = row[d] - center[d]
+            out[d] = c * c
+            out[D + d] = c
+
+
+cdef inline bint _is_separable(const Model* m) noexcept nogil:
+    """Diag/spherical: log-probs and moments are GEMMs with the block's A = [(x - c0)**2, x - c0]."""
+    return m.cov == DIAG or m.cov == SPHERICAL
+
+
+cdef void _load(const Model* m, const floating* X, Py_ssize_t n, Scratch* s) noexcept nogil:
+    """The block's rows as the log-prob and statistics steps read them (s.xt or s.work)."""
+    if _is_separable(m):
+        _load_centred(X, n, m.n_features, m.center, s.work)
+    else:
+        _load_block(X, n, m.n_features, s.xt, s.ld)
+
+
 cdef inline Py_ssize_t _group_size(const Model* m) noexcept nogil:
     """Full covariance: components per GEMM (about 128 output columns)."""
     return max(1, min(m.n_components, 128 // m.n_features))
 
 
+cdef void _log_prob_rows(const Model* m, Py_ssize_t n, const Scratch* s, double* out) noexcept nogil:
+    """Diag/spherical: out (n, K) row-major = A W + cst for the block's A (s.work), with
+    W[:, k] = [-prec_k / 2, (mean_k - c0) prec_k] (prec = P**2) and the rest of the
+    expanded square in cst."""
+    cdef Py_ssize_t K = m.n_components, i, k
+    cdef int n_ = <int> n, K_ = <int> K, D2 = <int> (2 * m.n_features)
+    cdef double one = 1.0, zero = 0.0
+    cdef char notrans = b'N'
+    cdef double* row
+    # column-major out^T (K x n) = W^T (K x 2D) @ A^T (2D x n)
+    dgemm(&notrans, &notrans, &K_, &n_, &D2, &one, <double*> m.prec, &K_, s.work, &D2, &zero, out, &K_)
+    for i in range(n):
+        row = out + i * K
+        for k in range(K):
+            row[k] += m.cst[k]
+
+
 cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nogil:
-    """s.lp[k, i] = cst[k] - 0.5 * ||(x_i - mean_k) P_k||^2 for the block in s.xt.
+    """s.lp[k, i] = cst[k] - 0.5 * ||(x_i - mean_k) P_k||^2 for the block (see _load).
 
     Full/tied: Y = (X - center) [P_k0 .. P_k1] is one GEMM per group of components,
     then ||Y_k - (mean_k - center) P_k||^2 (m.means holds the latter).
+    Diag/spherical: _log_prob_rows, transposed.
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, d, k, k0, k1, g
@@ -153,44 +205,39 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
     cdef int n_ = <int> n, D_ = <int> D, ld_ = <int> ld, cols
     cdef double one = 1.0, zero = 0.0
     cdef char notrans = b'N'
+    if _is_separable(m):
+        _log_prob_rows(m, n, s, s.y)
+        for i in range(n):
+            for k in range(K):
+                s.lp[k * ld + i] = s.y[i * K + k]
+        return
     for k in range(K):
         acc = s.lp + k * ld
         for i in range(n):
             acc[i] = 0.0
-    if m.cov == DIAG or m.cov == SPHERICAL:
-        for k in range(K):
+    for d in range(D):
+        x = s.xt + d * ld
+        w = s.work + d * ld
+        mu = m.center[d]
+        for i in range(n):
+            w[i] = x[i] - mu
+    k0 = 0
+    while k0 < n_mats:
+        g = min(G, n_mats - k0)
+        cols = <int> (g * D)
+        # column-major: y (n x g D) = work (n x D) @ prec_t[k0:k0+g] (D x g D)
+        dgemm(&notrans, &notrans, &n_, &cols, &D_, &one, s.work, &ld_, <double*> (m.prec + k0 * D * D), &D_,
+              &zero, s.y, &ld_)
+        k1 = k0 + g if m.cov == FULL else K
+        for k in range(k0, k1):
             acc = s.lp + k * ld
             for d in range(D):
                 mu = m.means[k * D + d]
-                p = m.prec[k * D + d] if m.cov == DIAG else m.prec[k]
-                x = s.xt + d * ld
+                w = s.y + ((k - k0) * D + d) * ld if m.cov == FULL else s.y + d * ld
                 for i in range(n):
-                    y = (x[i] - mu) * p
+                    y = w[i] - mu
                     acc[i] += y * y
-    else:
-        for d in range(D):
-            x = s.xt + d * ld
-            w = s.work + d * ld
-            mu = m.center[d]
-            for i in range(n):
-                w[i] = x[i] - mu
-        k0 = 0
-        while k0 < n_mats:
-            g = min(G, n_mats - k0)
-            cols = <int> (g * D)
-            # column-major: y (n x g D) = work (n x D) @ prec_t[k0:k0+g] (D x g D)
-            dgemm(&notrans, &notrans, &n_, &cols, &D_, &one, s.work, &ld_, <double*> (m.prec + k0 * D * D), &D_,
-                  &zero, s.y, &ld_)
-            k1 = k0 + g if m.cov == FULL else K
-            for k in range(k0, k1):
-                acc = s.lp + k * ld
-                for d in range(D):
-                    mu = m.means[k * D + d]
-                    w = s.y + ((k - k0) * D + d) * ld if m.cov == FULL else s.y + d * ld
-                    for i in range(n):
-                        y = w[i] - mu
-                        acc[i] += y * y
-            k0 += g
+        k0 += g
     for k in range(K):
         acc = s.lp + k * ld
         c = m.cst[k]
@@ -245,7 +292,8 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
 
     Layouts: sum_x (K, D); sum_xx diag/spherical (K, D) (spherical sums over d later),
     tied (D, D), full (K, D, D); full/tied come from dgemm, symmetric up to rounding
-    (the caller keeps one triangle).
+    (the caller keeps one triangle). Diag/spherical: one GEMM with the block's A into
+    s.mom (around m.center; _slot moves them to sum_xx and sum_x); full/tied around m.shift.
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, k, d, j, nz
@@ -260,22 +308,10 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
     cdef char trans = b'T', notrans = b'N'
-    cdef int inc = 1
-    if m.cov == DIAG or m.cov == SPHERICAL:
-        for i in range(n):
-            xrow = X + (row0 + i) * D
-            for k in range(K):
-                a = s.lp[k * ld + i]
-                if a == 0.0:
-                    continue
-                shift = m.shift + k * D
-                sx = sum_x + k * D
-                sxx = sum_xx + k * D
-                for d in range(D):
-                    diff = xrow[d] - shift[d]
-                    t = a * diff
-                    sx[d] += t
-                    sxx[d] += t * diff
+    cdef int inc = 1, D2 = <int> (2 * D)
+    if _is_separable(m):
+        # column-major mom (2D x K) += A^T (2D x n) @ R (n x K)
+        dgemm(&notrans, &notrans, &D2, &K_, &n_, &one, s.work, &D2, s.lp, &ld_, &one, s.mom, &D2)
     elif m.cov == FULL:
         for k in range(K):
             r = s.lp + k * ld
@@ -325,12 +361,15 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
     """Accumulate blocks [block0, block1) in order: the E-step under the model's
     parameters (resp NULL), or the given responsibilities (N, K) otherwise."""
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
-    cdef Py_ssize_t b, row0, n, i, k
+    cdef Py_ssize_t b, row0, n, i, k, d
     cdef double wi, nk_k
+    if _is_separable(m):
+        for i in range(2 * K * D):
+            s.mom[i] = 0.0
     for b in range(block0, block1):
         row0 = b * block_size
         n = min(block_size, n_samples - row0)
-        _load_block(X + row0 * D, n, D, s.xt, ld)
+        _load(m, X + row0 * D, n, s)
         if resp == NULL:
             _log_prob_block(m, n, s)
             loglik[0] += _responsibilities(m, row0, n, s, nk)
@@ -345,6 +384,11 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
                     nk_k += s.lp[k * ld + i]
                 nk[k] += nk_k
         _stats_block(m, X, row0, n, s, sum_x, sum_xx)
+    if _is_separable(m):
+        for k in range(K):
+            for d in range(D):
+                sum_xx[k * D + d] += s.mom[2 * k * D + d]
+                sum_x[k * D + d] += s.mom[2 * k * D + D + d]
 
 
 cdef int _cov_code(str covariance_type) except -1:
@@ -360,7 +404,7 @@ cdef Model _model(const double[:, ::1] means, const double[::1] prec, const doub
     cdef Model m
     cdef Py_ssize_t K = means.shape[0], D = means.shape[1]
     m.cov = _cov_code(covariance_type)
-    expected = {FULL: K * D * D, TIED: D * D, DIAG: K * D, SPHERICAL: K}[m.cov]
+    expected = {FULL: K * D * D, TIED: D * D, DIAG: 2 * K * D, SPHERICAL: 2 * K * D}[m.cov]
     if D < 1 or K < 1 or prec.shape[0] != expected or center.shape[0] != D or cst.shape[0] != K:
         raise ValueError("inconsistent parameter shapes")
     m.n_features = D
@@ -407,7 +451,10 @@ def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, cons
             if s.xt != NULL:
                 row0 = b * block_size
                 n = min(block_size, N - row0)
-                _load_block(Xp + row0 * D, n, D, s.xt, ld)
+                _load(&m, Xp + row0 * D, n, &s)
+                if _is_separable(&m):
+                    _log_prob_rows(&m, n, &s, outp + row0 * K)
+                    continue
                 _log_prob_block(&m, n, &s)
                 for i in range(n):
                     for k in range(K):
