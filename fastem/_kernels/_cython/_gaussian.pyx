@@ -216,7 +216,7 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
     cdef Py_ssize_t i, d, k, k0, k1, g
     cdef Py_ssize_t G = _group_size(m) if m.cov == FULL else 1
     cdef Py_ssize_t n_mats = K if m.cov == FULL else 1
-    cdef double mu, p, y, c
+    cdef double mu, y, c
     cdef double* acc
     cdef double* w
     cdef const double* x
@@ -334,13 +334,11 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, k, d, j, nz
-    cdef double a, diff, t, c
+    cdef double a, c
     cdef const floating* xrow
     cdef const double* shift
     cdef const double* r
     cdef const double* x
-    cdef double* sx
-    cdef double* sxx
     cdef double* z
     cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
