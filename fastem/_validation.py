@@ -17,7 +17,7 @@ def check_covariance_type(covariance_type: str) -> str:
     return covariance_type
 
 
-def _check_finite(a: np.ndarray, name: str) -> None:
+def check_finite(a: np.ndarray, name: str) -> None:
     if not np.isfinite(a).all():
         bad = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(
@@ -26,11 +26,13 @@ def _check_finite(a: np.ndarray, name: str) -> None:
         )
 
 
-def check_X(X, name: str = "X", min_samples: int = 1) -> np.ndarray:
+def check_X(X, name: str = "X", min_samples: int = 1, finite: bool = True) -> np.ndarray:
     """X as a finite C-contiguous (N, D) float32/float64 array.
 
     float32 stays float32; other dtypes become float64. A copy is made only when X is
     not already C-contiguous float32/float64; read-only inputs (memmaps) are used as is.
+    ``finite=False`` skips the finiteness scan: only for callers that check the kernel's
+    result instead (a non-finite value in X makes it non-finite).
     """
     X = np.asarray(X)
     if X.dtype.kind == "c":
@@ -48,7 +50,8 @@ def check_X(X, name: str = "X", min_samples: int = 1) -> np.ndarray:
         raise ValueError(f"{name} has {X.shape[0]} samples, at least {min_samples} required")
     if X.shape[1] < 1:
         raise ValueError(f"{name} has 0 features, at least 1 required")
-    _check_finite(X, name)
+    if finite:
+        check_finite(X, name)
     return X
 
 
@@ -61,7 +64,7 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     sw = np.ascontiguousarray(sample_weight, dtype=np.float64)
     if sw.shape != (n_samples,):
         raise ValueError(f"sample_weight must have shape ({n_samples},), got {sw.shape}")
-    _check_finite(sw, "sample_weight")
+    check_finite(sw, "sample_weight")
     if (sw < 0).any():
         raise ValueError(f"sample_weight must be non-negative, got minimum {sw.min()!r}")
     return sw
@@ -71,7 +74,7 @@ def _as_float64(a, name: str, shape: tuple) -> np.ndarray:
     a = np.ascontiguousarray(a, dtype=np.float64)
     if a.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
-    _check_finite(a, name)
+    check_finite(a, name)
     return a
 
 

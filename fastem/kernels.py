@@ -107,9 +107,9 @@ def logsumexp(a, axis: int = -1, *, backend: str = "auto", n_threads: int | None
     return out.reshape(moved.shape[:-1])
 
 
-def _check_gaussian(X, means, precisions_cholesky, covariance_type, weights=None):
+def _check_gaussian(X, means, precisions_cholesky, covariance_type, weights=None, finite_X=True):
     v.check_covariance_type(covariance_type)
-    X = v.check_X(X)
+    X = v.check_X(X, finite=finite_X)
     means = v.check_means(means, X.shape[1])
     n_components = means.shape[0]
     precisions_cholesky = v.check_precisions_cholesky(precisions_cholesky, covariance_type, n_components, X.shape[1])
@@ -169,11 +169,18 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     weights (K,); means (K, D); precisions_cholesky by ``covariance_type``; sample_weight
     (N,) or None; shift defaults to ``means`` (tied: ``weights @ means``).
     """
-    X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type, weights)
+    # X's finiteness is checked after the pass, not before (a scan of X costs as much as a
+    # third of the pass): NaN or inf in X make the log-likelihood non-finite, and the
+    # kernels' memory accesses never depend on values, so the pass itself is safe.
+    X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type, weights,
+                                                             finite_X=False)
     sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     if shift is None:
         shift = default_shift(weights, means, covariance_type)
     shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
-    return get_backend(backend, covariance_type).em_stats(
+    stats = get_backend(backend, covariance_type).em_stats(
         X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
         **_options(n_threads, block_size))
+    if not (np.isfinite(stats.loglik) and np.isfinite(stats.sum_xx).all()):
+        v.check_finite(X, "X")  # raises, naming the first non-finite entry
+    return stats
