@@ -162,6 +162,19 @@ cdef void _load_centred(const floating* X, Py_ssize_t n, Py_ssize_t D, const dou
             out[D + d] = c
 
 
+cdef void _centre_columns(const double* xt, Py_ssize_t n, Py_ssize_t D, Py_ssize_t ld, const double* c,
+                          double* out) noexcept nogil:
+    """out[d * ld + i] = xt[d * ld + i] - c[d] for the n rows of a transposed (D x ld) block."""
+    cdef Py_ssize_t i, d
+    cdef const double* x
+    cdef double* z
+    for d in range(D):
+        x = xt + d * ld
+        z = out + d * ld
+        for i in range(n):
+            z[i] = x[i] - c[d]
+
+
 cdef void _prefetch(const void* p, Py_ssize_t n_bytes) noexcept nogil:
     """Ask for [p, p + n_bytes) in cache: the next block streams in while this one computes."""
     cdef const char* c = <const char*> p
@@ -233,12 +246,7 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
         acc = s.lp + k * ld
         for i in range(n):
             acc[i] = 0.0
-    for d in range(D):
-        x = s.xt + d * ld
-        w = s.work + d * ld
-        mu = m.center[d]
-        for i in range(n):
-            w[i] = x[i] - mu
+    _centre_columns(s.xt, n, D, ld, m.center, s.work)
     k0 = 0
     while k0 < n_mats:
         g = min(G, n_mats - k0)
@@ -372,12 +380,7 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
                   sum_xx + k * D * D, &D_)
             dgemv(&notrans, &D_, &nz_, &one, s.work, &D_, s.sq, &inc, &one, sum_x + k * D, &inc)
     else:  # tied
-        for d in range(D):
-            x = s.xt + d * ld
-            z = s.work + d * ld
-            c = m.shift[d]
-            for i in range(n):
-                z[i] = x[i] - c
+        _centre_columns(s.xt, n, D, ld, m.shift, s.work)
         # sum_x (column-major D x K) += (X - c)^T R
         dgemm(&trans, &notrans, &D_, &K_, &n_, &one, s.work, &ld_, s.lp, &ld_, &one, sum_x, &D_)
         if m.sample_weight != NULL:
