@@ -59,7 +59,7 @@ def as_source(X, sample_weight=None, *, min_samples: int = 1) -> DataSource:
     """The data source for ``X``: an existing source is returned as is; dask arrays, h5py
     datasets, zarr arrays, large memmaps, callables and iterators of chunks get a large-N
     source (:func:`fastem._sources.large_source`); other arrays become an :class:`ArraySource`."""
-    if isinstance(X, (ArraySource,)) or (hasattr(X, "em_stats") and hasattr(X, "iter_chunks")):
+    if hasattr(X, "em_stats") and hasattr(X, "iter_chunks"):  # any DataSource
         if sample_weight is not None:
             raise ValueError("pass sample_weight to the data source itself, not alongside it")
         return X

@@ -256,11 +256,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def score(self, X, y=None, sample_weight=None) -> float:
         """Average log-likelihood per sample (weighted by ``sample_weight``, or by the
         weights a data source carries), computed chunk by chunk for out-of-core X."""
-        total = weight = 0.0
-        chunks = list(self._chunks_weighted_log_prob(X)) if sample_weight is not None else None
-        if chunks is not None:  # explicit weights: X must be one piece
-            log_prob = np.concatenate([kernels.logsumexp(w, axis=1) for w, _ in chunks])
+        if sample_weight is not None:
+            log_prob = self.score_samples(X)
             return float(np.average(log_prob, weights=check_sample_weight(sample_weight, log_prob.shape[0])))
+        total = weight = 0.0
         for weighted, chunk_weight in self._chunks_weighted_log_prob(X):
             log_prob = kernels.logsumexp(weighted, axis=1)
             if chunk_weight is None:
@@ -303,13 +302,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         counts steps. Shuffle the stream: batches must be representative.
         """
         online = getattr(self, "_online", None)
+        source = None
         if online is None:
             if not hasattr(self, "means_"):
-                self._fit(X, sample_weight, max_iter=0)  # initialise on this minibatch
+                source = self._fit(X, sample_weight, max_iter=0)  # initialise on this minibatch
             online = StepwiseEM(self.weights_ / self.weights_.sum(), self.means_, self.covariances_,
                                 self.covariance_type, reg_covar=self.reg_covar, backend=self.backend_,
                                 n_threads=check_n_threads(self.n_jobs))
-        source = self._minibatch_source(X, sample_weight)
+        if source is None:
+            source = self._minibatch_source(X, sample_weight)
         online.partial_fit(source)
         self._online = online
         self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky))

@@ -28,13 +28,18 @@ def slot_blocks(slot, n_slots, n_samples, block_size):
 
 
 @njit(**bk.JIT)
+def block_scratch(n_padded, n_samples, block_size):
+    """Scratch columns ``width`` and the transposed block ``xT`` (zero padding rows),
+    its centred copy ``dT`` and the 4-row tile ``Y`` the log-prob kernels use."""
+    width = min(block_size, n_samples)
+    return width, np.zeros((n_padded, width)), np.empty((n_padded, width)), np.empty((4, width))
+
+
+@njit(**bk.JIT)
 def _log_prob_slot(X_bytes, single, means, prec, offset, full, block_size, slot, n_slots, out):
     n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
-    width = min(block_size, n_samples)  # scratch columns
-    xT = np.zeros((n_padded, width))
-    dT = np.empty((n_padded, width))
-    Y = np.empty((4, width))
+    width, xT, dT, Y = block_scratch(n_padded, n_samples, block_size)
     logp = np.empty((n_components, width))
     first, end = slot_blocks(slot, n_slots, n_samples, block_size)
     for blk in range(first, end):
@@ -68,10 +73,7 @@ def _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample
     responsibilities from it; ``resp`` empty -> computed from the parameters (E-step)."""
     n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
-    width = min(block_size, n_samples)  # scratch columns
-    xT = np.zeros((n_padded, width))
-    dT = np.empty((n_padded, width))
-    Y = np.empty((4, width))
+    width, xT, dT, Y = block_scratch(n_padded, n_samples, block_size)
     w = np.empty(width)
     total = np.empty(width)
     wr = np.empty((n_components, width))
