@@ -10,6 +10,15 @@ from fastem.suff_stats import COVARIANCE_TYPES
 REG_COVAR = 1e-6
 
 
+def _assert_m_step_matches_sklearn(stats, X, resp, covariance_type):
+    """fastem's M-step of ``stats`` equals sklearn's parameters for (X, resp)."""
+    weights, means, covariances = gaussian.m_step(stats, REG_COVAR)
+    nk, sk_means, sk_covariances = _estimate_gaussian_parameters(X, resp, REG_COVAR, covariance_type)
+    np.testing.assert_allclose(weights, nk / nk.sum(), rtol=1e-10)
+    np.testing.assert_allclose(means, sk_means, rtol=1e-10)
+    np.testing.assert_allclose(covariances, sk_covariances, rtol=1e-10)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("shift", ["default", "means", "far"])
 def test_m_step_matches_sklearn(covariance_type, shift):
@@ -19,11 +28,7 @@ def test_m_step_matches_sklearn(covariance_type, shift):
     shift = {"default": None, "means": reference.default_shift(problem.weights, problem.means, covariance_type),
              "far": np.full((3,) if covariance_type == "tied" else (3, 3), 10.0)}[shift]
     stats = reference.suff_stats(problem.X, problem.resp, covariance_type, shift=shift)
-    weights, means, covariances = gaussian.m_step(stats, REG_COVAR)
-    nk, sk_means, sk_covariances = _estimate_gaussian_parameters(problem.X, problem.resp, REG_COVAR, covariance_type)
-    np.testing.assert_allclose(weights, nk / nk.sum(), rtol=1e-10)
-    np.testing.assert_allclose(means, sk_means, rtol=1e-10)
-    np.testing.assert_allclose(covariances, sk_covariances, rtol=1e-10)
+    _assert_m_step_matches_sklearn(stats, problem.X, problem.resp, covariance_type)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -33,12 +38,7 @@ def test_m_step_sample_weight_matches_sklearn_on_repeated_rows(covariance_type):
     sample_weight = np.random.default_rng(1).integers(0, 4, len(problem.X)).astype(np.float64)
     stats = reference.suff_stats(problem.X, problem.resp, covariance_type, sample_weight)
     rows = np.repeat(np.arange(len(problem.X)), sample_weight.astype(int))
-    nk, sk_means, sk_covariances = _estimate_gaussian_parameters(
-        problem.X[rows], problem.resp[rows], REG_COVAR, covariance_type)
-    weights, means, covariances = gaussian.m_step(stats, REG_COVAR)
-    np.testing.assert_allclose(weights, nk / nk.sum(), rtol=1e-10)
-    np.testing.assert_allclose(means, sk_means, rtol=1e-10)
-    np.testing.assert_allclose(covariances, sk_covariances, rtol=1e-10)
+    _assert_m_step_matches_sklearn(stats, problem.X[rows], problem.resp[rows], covariance_type)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
