@@ -1,11 +1,14 @@
 """Cython-specific checks the shared kernel suite does not reach: every ISA build that
-runs on this CPU (not only the one imported), the kernels' own exp, and the sparse
-(exactly-zero responsibility) path of the full-covariance statistics."""
+runs on this CPU (not only the one imported), the kernels' own exp, the sparse
+(exactly-zero responsibility) path of the full-covariance statistics, and both forms of
+full covariances (expanded and direct) with the rule that chooses between them."""
 import importlib
 
 import numpy as np
 import pytest
 
+from _data import RTOL, assert_close, assert_stats_close, call_kernel, centred_parameters, make_problem
+from fastem import gaussian
 from fastem import reference as ref
 from fastem.gaussian import precisions_cholesky_from_covariances
 
@@ -67,3 +70,66 @@ def test_kernel_exp_is_accurate(isa):
     normal = expected >= np.finfo(np.float64).tiny
     np.testing.assert_allclose(out[normal], expected[normal], rtol=4e-16, atol=0)
     np.testing.assert_allclose(out[~normal], expected[~normal], rtol=0, atol=1e-323)  # subnormal: 2 ulp
+
+
+@pytest.fixture(params=["expanded", "direct"])
+def full_form(request, monkeypatch) -> str:
+    """Force one form of full covariances (see cython_backend.EXPANDED_MAX_KAPPA)."""
+    monkeypatch.setattr(cython_backend, "EXPANDED_MAX_KAPPA", np.inf if request.param == "expanded" else -1.0)
+    return request.param
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("n_samples", [1, 15, 16, 17])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("function, weighted", [("gaussian_log_prob", False), ("e_step", False),
+                                                ("em_stats", False), ("em_stats", True)])
+def test_both_full_forms_match_reference(full_form, function, weighted, dtype, n_samples, n_threads):
+    problem = make_problem("full", n_samples, n_features=4, n_components=3, dtype=dtype, weighted=weighted)
+    actual = call_kernel(function, problem, backend="cython", n_threads=n_threads, block_size=16)
+    expected = call_kernel(function, problem, backend="numpy")
+    if function == "em_stats":
+        assert_stats_close(actual, expected, RTOL[np.dtype(dtype)])
+    else:
+        actual, expected = (actual[0], expected[0]) if function == "e_step" else (actual, expected)
+        assert_close(actual, expected, RTOL[np.dtype(dtype)])
+
+
+def test_full_form_follows_the_rounding_bound():
+    """Expanded for a compact model; direct once a component sits sqrt(EXPANDED_MAX_KAPPA)
+    of its own standard deviations from the mean of the means, or for too many features."""
+    problem = make_problem("full", n_features=4)
+    center = problem.means.mean(axis=0)
+    assert cython_backend._uses_expanded_form("full", problem.means, problem.precisions_cholesky, center)
+    far = problem.means.copy()
+    far[0] += 2 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * np.sqrt(np.linalg.eigvalsh(problem.covariances[0]).max())
+    far_center = far.mean(axis=0)
+    assert not cython_backend._uses_expanded_form("full", far, problem.precisions_cholesky, far_center)
+    # the shift the moments are taken around counts too
+    assert not cython_backend._uses_expanded_form("full", problem.means, problem.precisions_cholesky, center, far)
+    wide = make_problem("full", n_features=cython_backend.EXPANDED_MAX_FEATURES + 1, n_components=1)
+    assert not cython_backend._uses_expanded_form("full", wide.means, wide.precisions_cholesky, wide.means[0])
+
+
+@pytest.mark.parametrize("form", ["chosen", "expanded"])
+def test_full_covariances_accurate_at_the_rounding_bound(monkeypatch, form):
+    """Two tight components sqrt(EXPANDED_MAX_KAPPA) standard deviations from their common
+    centre: the chosen form (direct beyond the bound) is exact to ~1e-13; the expanded
+    form, forced there, still keeps the covariances to 1e-10 relative."""
+    rng = np.random.default_rng(1)
+    spread = 1e-3
+    distance = 1.01 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * spread  # kappa just beyond the bound
+    if form == "expanded":
+        monkeypatch.setattr(cython_backend, "EXPANDED_MAX_KAPPA", np.inf)
+    means = np.array([[distance, 0.0, 0.0], [-distance, 0.0, 0.0]]) + 1e3
+    labels = rng.integers(2, size=2000)
+    X = means[labels] + spread * rng.standard_normal((2000, 3))
+    covariances = np.stack([np.eye(3) * spread**2] * 2)
+    precisions_cholesky = precisions_cholesky_from_covariances(covariances, "full")
+    weights = np.array([0.5, 0.5])
+    stats = cython_backend.em_stats(X, weights, means, precisions_cholesky, "full", None, means, n_threads=2,
+                                    block_size=256)
+    _, _, got = gaussian.m_step(stats, reg_covar=0.0)
+    resp = np.exp(ref.e_step(X, weights, means, precisions_cholesky, "full")[0])
+    _, expected = centred_parameters(X, resp, None, "full")
+    assert_close(got, expected, 1e-13 if form == "chosen" else 1e-10, "covariances")

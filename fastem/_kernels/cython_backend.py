@@ -78,36 +78,80 @@ def _threads_for(n_threads: int, n_tasks: int) -> int:
     return max(1, min(n_threads, n_tasks))
 
 
-def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=None):
-    """(means, flat precisions, center, cst) as the kernels take them.
+#: Full covariances take the expanded form (one GEMM over the quadratic features of
+#: ``x - c0`` for all components, about half the flops of the direct form) when its
+#: rounding is small: relative errors grow like eps * kappa with ``kappa = max_k
+#: ||(m_k - c0) P_k||**2`` (m_k the means, and the shift the moments are taken around).
+#: Beyond this bound, or beyond EXPANDED_MAX_FEATURES, the direct form runs.
+EXPANDED_MAX_KAPPA = 1e4
+#: The expanded A holds D (D + 3) / 2 floats per row: 2144 at D = 64.
+EXPANDED_MAX_FEATURES = 64
+
+
+def _kappa(centres: np.ndarray, precisions_cholesky: np.ndarray, center: np.ndarray) -> float:
+    """``max_k ||(centres_k - center) P_k||**2`` for full covariances: how far (in its own
+    standard deviations, squared) a component sits from the centre of the expansion."""
+    whitened = np.einsum("kd,kde->ke", centres - center, precisions_cholesky)
+    return float(np.max(np.einsum("ke,ke->k", whitened, whitened)))
+
+
+def _uses_expanded_form(covariance_type: str, means, precisions_cholesky, center, shift=None) -> bool:
+    """Diag/spherical always; full when the rounding bound allows (see EXPANDED_MAX_KAPPA)."""
+    if covariance_type != "full":
+        return covariance_type in ("diag", "spherical")
+    if means.shape[1] > EXPANDED_MAX_FEATURES:
+        return False
+    centres = means if shift is None else np.concatenate([means, shift])
+    factors = precisions_cholesky if shift is None else np.concatenate([precisions_cholesky] * 2)
+    return _kappa(centres, factors, center) <= EXPANDED_MAX_KAPPA
+
+
+def _precision_forms(precisions_cholesky, covariance_type: str, n_components: int, n_features: int):
+    """(quadratic coefficients (K, n_quad), precision as a linear map on x - mean) for the
+    expanded form: ``-||(x - m) P||**2 / 2 = q(x - c0) . coef - (d . prec(d)) / 2 + (x - c0) . prec(d)``
+    with ``d = m - c0`` and q the kernel's quadratic features (z**2, ||z||**2 or the
+    lower triangle of z z^T, row by row)."""
+    if covariance_type == "full":
+        precisions = np.einsum("kde,kfe->kdf", precisions_cholesky, precisions_cholesky)
+        rows, cols = np.tril_indices(n_features)
+        coef = -0.5 * precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)
+        return coef, lambda delta: np.einsum("kde,ke->kd", precisions, delta)
+    precisions = np.reshape(precisions_cholesky, (n_components, -1)) ** 2
+    return -0.5 * precisions, lambda delta: delta * precisions
+
+
+def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=None, shift=None):
+    """((means, flat precisions, center, cst), expanded) as the kernels take them.
 
     ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``; ``center`` is the mean of
-    the means, on which the kernels centre the data (rounding then grows with a
-    component's distance from it in units of its standard deviation, as in
-    scikit-learn's expansions but from the centre of the model rather than from the
-    origin). Full/tied: the kernel computes ``(X - center) P_k`` with one GEMM for many
-    components, so it gets the transposed factors and ``(means_k - center) @ P_k`` as
-    means. Diag/spherical: ``log N = A W + cst`` with ``A = [(x - center)**2, x - center]``,
-    ``W`` (2D, K) with columns ``[-prec_k / 2, (means_k - center) prec_k]`` (``prec = P**2``)
-    and ``-sum_d (means_k - center)**2 prec_k / 2`` added to ``cst``.
+    the means, on which the kernels centre the data. Direct form (full/tied): the kernel
+    computes ``(X - center) P_k`` with one GEMM for many components, so it gets the
+    transposed factors and ``(means_k - center) @ P_k`` as means. Expanded form
+    (diag/spherical, and full when ``_uses_expanded_form``): ``log N = A W + cst`` with
+    ``A = [q(x - center), x - center]``, ``W`` (n_quad + D, K) from ``_precision_forms``
+    and the constant term of the expanded square added to ``cst``. Rounding grows with a
+    component's distance from the center in units of its standard deviation, as in
+    scikit-learn's expansions but from the centre of the model rather than from the origin.
     """
     n_components, n_features = means.shape
     cst = log_det_cholesky(precisions_cholesky, covariance_type, n_components, n_features) - 0.5 * n_features * LOG_2PI
     if log_weights is not None:
         cst = cst + log_weights
     center = means.mean(axis=0)
-    if covariance_type in ("full", "tied"):
+    expanded = _uses_expanded_form(covariance_type, means, precisions_cholesky, center, shift)
+    if expanded:
+        coef, apply_precision = _precision_forms(precisions_cholesky, covariance_type, n_components, n_features)
+        delta = means - center
+        linear = apply_precision(delta)
+        cst = cst - 0.5 * np.einsum("kd,kd->k", delta, linear)
+        prec = np.concatenate([coef, linear], axis=1).T
+    else:
         means = np.einsum("kd,...de->ke", means - center, precisions_cholesky) if covariance_type == "tied" \
             else np.einsum("kd,kde->ke", means - center, precisions_cholesky)
         prec = np.swapaxes(precisions_cholesky, -1, -2)
-    else:
-        prec = np.broadcast_to(np.reshape(precisions_cholesky, (n_components, -1)) ** 2, means.shape)
-        delta = means - center
-        prec = np.concatenate([-0.5 * prec, delta * prec], axis=1)
-        cst = cst - 0.5 * np.einsum("kd,kd->k", delta, prec[:, n_features:])
-        prec = prec.T
-    return (np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(prec).ravel(),
-            np.ascontiguousarray(center, dtype=np.float64), np.ascontiguousarray(cst, dtype=np.float64))
+    params = (np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(prec).ravel(),
+              np.ascontiguousarray(center, dtype=np.float64), np.ascontiguousarray(cst, dtype=np.float64))
+    return params, expanded
 
 
 def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int) -> np.ndarray:
@@ -123,19 +167,27 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
                       block_size: int) -> np.ndarray:
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     out = np.empty((X.shape[0], means.shape[0]))
-    params = _log_prob_params(means, precisions_cholesky, covariance_type)
+    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type)
     with blas_single_threaded():  # the kernels call BLAS from their own threads
-        _gaussian.gaussian_log_prob(X, *params, covariance_type, out,
+        _gaussian.gaussian_log_prob(X, *params, covariance_type, expanded, out,
                                     _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
     return out
 
 
-def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size) -> SuffStats:
-    """Diag/spherical: the kernel's moments are around ``params``' center, recentred here."""
+def _symmetric(lower: np.ndarray) -> np.ndarray:
+    """(..., D, D) symmetric matrices from their lower triangles."""
+    lower = np.tril(lower)
+    return lower + np.swapaxes(lower, -1, -2) - lower * np.eye(lower.shape[-1])
+
+
+def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size) -> SuffStats:
+    """Expanded form: the kernel's moments are the quadratic features around ``params``'
+    center, turned into ``sum_xx`` and recentred on ``shift`` here."""
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
-    size_xx = {"full": n_components * n_features**2, "tied": n_features**2}.get(
-        covariance_type, n_components * n_features)
+    n_quad = {"full": n_features * (n_features + 1) // 2, "diag": n_features, "spherical": 1}.get(covariance_type)
+    size_xx = n_components * n_quad if expanded else (
+        n_components * n_features**2 if covariance_type == "full" else n_features**2)
     n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1) + 1)
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components * n_features))
@@ -143,23 +195,24 @@ def _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, bl
     loglik = np.zeros(n_slots)
     shift = np.array(shift, dtype=np.float64)
     with blas_single_threaded():
-        _gaussian.stats(X, resp, *params, covariance_type, sample_weight, shift.ravel(), nk, sum_x, sum_xx, loglik,
-                        _threads_for(n_threads, n_slots), block_size)
+        _gaussian.stats(X, resp, *params, covariance_type, expanded, sample_weight, shift.ravel(), nk, sum_x,
+                        sum_xx, loglik, _threads_for(n_threads, n_slots), block_size)
     # slots are summed in slot order (numpy reduces axis 0 row by row)
     nk, sum_x, sum_xx = nk.sum(axis=0), sum_x.sum(axis=0).reshape(n_components, n_features), sum_xx.sum(axis=0)
-    if covariance_type == "full":
-        lower = np.tril(sum_xx.reshape(n_components, n_features, n_features))
-        sum_xx = lower + lower.transpose(0, 2, 1) - lower * np.eye(n_features)
-    elif covariance_type == "tied":
-        lower = np.tril(sum_xx.reshape(n_features, n_features))
-        sum_xx = lower + lower.T - np.diag(np.diag(lower))
-    elif covariance_type == "diag":
-        sum_xx = sum_xx.reshape(n_components, n_features)
-    else:
-        sum_xx = sum_xx.reshape(n_components, n_features).sum(axis=1)
     n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
-    if covariance_type in ("full", "tied"):
+    if not expanded:
+        if covariance_type == "full":
+            sum_xx = _symmetric(sum_xx.reshape(n_components, n_features, n_features))
+        else:
+            sum_xx = _symmetric(sum_xx.reshape(n_features, n_features))
         return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, float(loglik.sum()), n)
+    sum_xx = sum_xx.reshape(n_components, n_quad)
+    if covariance_type == "full":
+        lower = np.zeros((n_components, n_features, n_features))
+        lower[:, *np.tril_indices(n_features)] = sum_xx
+        sum_xx = _symmetric(lower)
+    elif covariance_type == "spherical":
+        sum_xx = sum_xx[:, 0]
     center = np.broadcast_to(params[2], shift.shape)
     return recentre(SuffStats(covariance_type, nk, sum_x, sum_xx, center, float(loglik.sum()), n), shift)
 
@@ -169,12 +222,14 @@ def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads
     """Sufficient statistics of given responsibilities ``resp`` (N, K); ``loglik`` is 0.0."""
     n_components, n_features = resp.shape[1], X.shape[1]
     # the kernel reads only the shapes of the log-prob parameters here, and the center
-    # (diag/spherical moments are taken around it, then recentred on ``shift``)
-    prec_size = {"full": n_components * n_features**2, "tied": n_features**2}.get(
-        covariance_type, 2 * n_components * n_features)
-    center = np.zeros(n_features) if covariance_type in ("full", "tied") else np.mean(shift, axis=0)
+    # (diag/spherical moments are taken around it, then recentred on ``shift``); full
+    # covariances take the direct form, whose moments are exact around ``shift``
+    expanded = covariance_type in ("diag", "spherical")
+    prec_size = {"full": n_components * n_features**2, "tied": n_features**2, "diag": 2 * n_components * n_features,
+                 "spherical": n_components * (n_features + 1)}[covariance_type]
+    center = np.mean(shift, axis=0) if expanded else np.zeros(n_features)
     params = (np.zeros((n_components, n_features)), np.zeros(prec_size), center, np.zeros(n_components))
-    return _stats(X, resp, params, covariance_type, sample_weight, shift, n_threads, block_size)
+    return _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)
 
 
 def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight, shift, *,
@@ -183,5 +238,6 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     plus ``loglik = sum_i w_i log p(x_i)``. Never allocates an (N, K) array."""
     with np.errstate(divide="ignore"):  # weight 0: log weight -inf, responsibility 0
         log_weights = np.log(weights)
-    params = _log_prob_params(means, precisions_cholesky, covariance_type, log_weights)
-    return _stats(X, None, params, covariance_type, sample_weight, shift, n_threads, block_size)
+    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, log_weights,
+                                        np.asarray(shift, dtype=np.float64) if covariance_type == "full" else None)
+    return _stats(X, None, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)

@@ -2,12 +2,18 @@
 """Gaussian mixture kernels: Cython + OpenMP, BLAS from scipy (nogil).
 
 One source for float32 and float64 ``X`` (fused type); parameters and accumulators
-are float64. Rows are cut into blocks of ``block_size``. Full/tied: a block is first
-copied, transposed and converted to float64 (``XT``, D x block_size) so that the inner
-loops run over contiguous rows (vectorisable without re-association), and BLAS sees the
-block as a column-major (rows x D) matrix. Diag/spherical: a block becomes the row-major
-(rows x 2D) matrix ``A = [(x - c0)**2, x - c0]``, and both steps are GEMMs with it:
-log-probs ``A @ W + cst`` and moments ``R^T A`` around ``c0`` (recentred by the caller).
+are float64. Rows are cut into blocks of ``block_size``, and each block takes one of
+two forms:
+
+- expanded (diag, spherical, and full when cython_backend allows it): the block becomes
+  the row-major (rows x F) matrix ``A = [q(x - c0), x - c0]``, with q the quadratic
+  features (z**2, ||z||**2, or the lower triangle of z z^T), and both steps are one GEMM
+  with it for all components: log-probs ``cst + A @ W`` and moments ``R^T A`` around
+  ``c0`` (recentred by the caller);
+- direct (full, tied): the block is copied, transposed and converted to float64 (``XT``,
+  D x block_size) so that the inner loops run over contiguous rows, and BLAS sees it as a
+  column-major (rows x D) matrix: log-probs from ``(X - c0) P_k`` (one GEMM per group of
+  components), moments around each component's shift (one GEMM per component).
 
 Determinism: blocks are grouped into ``n_slots`` contiguous runs (``n_slots`` depends
 only on N and block_size, chosen by the caller); each slot accumulates its blocks in
@@ -22,7 +28,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, exp, log, sqrt
 from libc.stdlib cimport free, malloc
-from scipy.linalg.cython_blas cimport dgemm, dgemv
+from scipy.linalg.cython_blas cimport dgemm
 
 cdef extern from *:
     """
@@ -82,8 +88,9 @@ cdef struct Model:
     # log-prob parameters (see cython_backend._log_prob_params)
     Py_ssize_t n_features, n_components
     int cov
-    const double* means      # (K, D); full/tied: (means - center) @ P; unused by diag/spherical
-    const double* prec       # full (K, D, D), tied (D, D); diag/spherical W (2D, K), see _log_prob_rows
+    Py_ssize_t n_quad        # expanded form (see _load_expanded): quadratic features per row; 0 otherwise
+    const double* means      # (K, D); full/tied: (means - center) @ P; unused by the expanded form
+    const double* prec       # full (K, D, D), tied (D, D); expanded: W (n_quad + D, K), see _log_prob_block
     const double* center     # (D,) the data's centring c0 (all types)
     const double* cst        # (K,) log weight + log det - D/2 log(2 pi) (diag/spherical: + W's constant)
     # statistics
@@ -95,13 +102,14 @@ cdef struct Scratch:
     # per-thread buffers; ld = leading dimension (>= rows per block, padded)
     Py_ssize_t ld
     double* xt       # (D, ld) transposed block
-    double* work     # (D, ld) centred block; full statistics: (ld, D) row-major; diag/spherical A (ld, 2D)
+    double* work     # (D, ld) centred block; full statistics: (ld, D + 1) row-major; expanded: A (ld, F)
     double* y        # (G D, ld) projected block (full/tied); (ld, K) row-major log-probs (diag/spherical)
     double* lp       # (K, ld) log-probs, then weighted responsibilities
     double* row_a    # (ld,)
     double* row_b    # (ld,)
     double* sq       # (ld,)
-    double* mom      # (K, 2D) diag/spherical moments of the slot: [sum_xx_k, sum_x_k] around center
+    double* mom      # the slot's moments: expanded (K, F) [quadratic, linear] around center;
+                     # full (K, D + 1, D) [sum_xx_k, sum_x_k] around shift_k (see _mom_size)
     int* idx         # (ld,)
 
 
@@ -110,10 +118,11 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     in a parallel block); ``xt`` is NULL when allocation failed."""
     cdef Scratch s
     s.ld = ld
-    # y: full/tied projections (G D, ld); diag/spherical row-major log-probs (ld, K)
+    # y: full/tied projections (G D, ld); expanded: row-major log-probs (ld, K)
     cdef Py_ssize_t D = m.n_features, K = m.n_components, GD = max(_group_size(m) * D, K)
+    cdef Py_ssize_t W = max(2 * D, _n_expanded(m))  # columns of work
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
-    s.xt = <double*> malloc(((3 * D + GD + K + 3) * ld + 2 * K * D) * sizeof(double))
+    s.xt = <double*> malloc(((D + W + GD + K + 3) * ld + _mom_size(m)) * sizeof(double))
     s.idx = <int*> malloc(ld * sizeof(int))
     if s.xt == NULL or s.idx == NULL:
         free(s.xt)
@@ -122,13 +131,21 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
         s.idx = NULL
         return s
     s.work = s.xt + D * ld
-    s.y = s.work + 2 * D * ld
+    s.y = s.work + W * ld
     s.lp = s.y + GD * ld
     s.row_a = s.lp + K * ld
     s.row_b = s.row_a + ld
     s.sq = s.row_b + ld
     s.mom = s.sq + ld
     return s
+
+
+cdef inline Py_ssize_t _mom_size(const Model* m) noexcept nogil:
+    """Doubles in Scratch.mom: expanded (K, F), full (K, D + 1, D), tied none."""
+    cdef Py_ssize_t D = m.n_features, K = m.n_components
+    if _is_expanded(m):
+        return K * _n_expanded(m)
+    return K * (D + 1) * D if m.cov == FULL else 0
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
@@ -146,20 +163,43 @@ cdef void _load_block(const floating* X, Py_ssize_t n, Py_ssize_t D, double* xt,
             xt[d * ld + i] = row[d]
 
 
-cdef void _load_centred(const floating* X, Py_ssize_t n, Py_ssize_t D, const double* center,
-                        double* a) noexcept nogil:
-    """a (n, 2D) row-major = [(x_i - center)**2, x_i - center] for the n rows of the block."""
-    cdef Py_ssize_t i, d
+cdef inline double _sum_squares(const double* z, Py_ssize_t n) noexcept nogil:
+    cdef double total = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        total += z[i] * z[i]
+    return total
+
+
+cdef void _load_expanded(const floating* X, Py_ssize_t n, const Model* m, double* a) noexcept nogil:
+    """a (n, F) row-major = [q(z_i), z_i] with z_i = x_i - center for the n rows of the block;
+    the quadratic features q(z) are z**2 (diag), ||z||**2 (spherical), and the lower
+    triangle z_d z_e (e <= d) row by row (full)."""
+    cdef Py_ssize_t i, d, e, D = m.n_features, F = _n_expanded(m), Q = m.n_quad
     cdef const floating* row
-    cdef double* out
+    cdef double* q
+    cdef double* z
     cdef double c
     for i in range(n):
         row = X + i * D
-        out = a + i * 2 * D
+        q = a + i * F
+        z = q + Q
+        if m.cov == DIAG:
+            for d in range(D):
+                c = row[d] - m.center[d]
+                q[d] = c * c
+                z[d] = c
+            continue
         for d in range(D):
-            c = row[d] - center[d]
-            out[d] = c * c
-            out[D + d] = c
+            z[d] = row[d] - m.center[d]
+        if m.cov == SPHERICAL:
+            q[0] = _sum_squares(z, D)
+            continue
+        for d in range(D):
+            c = z[d]
+            for e in range(d + 1):
+                q[e] = c * z[e]
+            q += d + 1
 
 
 cdef void _centre_columns(const double* xt, Py_ssize_t n, Py_ssize_t D, Py_ssize_t ld, const double* c,
@@ -183,15 +223,20 @@ cdef void _prefetch(const void* p, Py_ssize_t n_bytes) noexcept nogil:
         FASTEM_PREFETCH(c + off)
 
 
-cdef inline bint _is_separable(const Model* m) noexcept nogil:
-    """Diag/spherical: log-probs and moments are GEMMs with the block's A = [(x - c0)**2, x - c0]."""
-    return m.cov == DIAG or m.cov == SPHERICAL
+cdef inline bint _is_expanded(const Model* m) noexcept nogil:
+    """Expanded form: log-probs and moments are GEMMs with the block's A (see _load_expanded)."""
+    return m.n_quad > 0
+
+
+cdef inline Py_ssize_t _n_expanded(const Model* m) noexcept nogil:
+    """F: columns of the expanded form's A (0 when not expanded)."""
+    return m.n_quad + m.n_features if m.n_quad > 0 else 0
 
 
 cdef void _load(const Model* m, const floating* X, Py_ssize_t n, Scratch* s) noexcept nogil:
     """The block's rows as the log-prob and statistics steps read them (s.xt or s.work)."""
-    if _is_separable(m):
-        _load_centred(X, n, m.n_features, m.center, s.work)
+    if _is_expanded(m):
+        _load_expanded(X, n, m, s.work)
     else:
         _load_block(X, n, m.n_features, s.xt, s.ld)
 
@@ -201,29 +246,14 @@ cdef inline Py_ssize_t _group_size(const Model* m) noexcept nogil:
     return max(1, min(m.n_components, 128 // m.n_features))
 
 
-cdef void _log_prob_rows(const Model* m, Py_ssize_t n, const Scratch* s, double* out) noexcept nogil:
-    """Diag/spherical: out (n, K) row-major = A W + cst for the block's A (s.work), with
-    W[:, k] = [-prec_k / 2, (mean_k - c0) prec_k] (prec = P**2) and the rest of the
-    expanded square in cst."""
-    cdef Py_ssize_t K = m.n_components, i, k
-    cdef int n_ = <int> n, K_ = <int> K, D2 = <int> (2 * m.n_features)
-    cdef double one = 1.0, zero = 0.0
-    cdef char notrans = b'N'
-    cdef double* row
-    # column-major out^T (K x n) = W^T (K x 2D) @ A^T (2D x n)
-    dgemm(&notrans, &notrans, &K_, &n_, &D2, &one, <double*> m.prec, &K_, s.work, &D2, &zero, out, &K_)
-    for i in range(n):
-        row = out + i * K
-        for k in range(K):
-            row[k] += m.cst[k]
-
-
 cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nogil:
     """s.lp[k, i] = cst[k] - 0.5 * ||(x_i - mean_k) P_k||^2 for the block (see _load).
 
     Full/tied: Y = (X - center) [P_k0 .. P_k1] is one GEMM per group of components,
     then ||Y_k - (mean_k - center) P_k||^2 (m.means holds the latter).
-    Diag/spherical: _log_prob_rows, transposed.
+    Expanded form: cst + A W for the block's A (s.work), with W[:, k] the coefficients
+    of -||(x - mean_k) P_k||**2 / 2 on the features of A and its constant term in cst
+    (cython_backend._log_prob_params).
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, d, k, k0, k1, g
@@ -233,14 +263,17 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
     cdef double* acc
     cdef double* w
     cdef const double* x
-    cdef int n_ = <int> n, D_ = <int> D, ld_ = <int> ld, cols
+    cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m), cols
     cdef double one = 1.0, zero = 0.0
-    cdef char notrans = b'N'
-    if _is_separable(m):
-        _log_prob_rows(m, n, s, s.y)
-        for i in range(n):
-            for k in range(K):
-                s.lp[k * ld + i] = s.y[i * K + k]
+    cdef char notrans = b'N', trans = b'T'
+    if _is_expanded(m):
+        for k in range(K):
+            acc = s.lp + k * ld
+            c = m.cst[k]
+            for i in range(n):
+                acc[i] = c
+        # column-major lp (n x K, ld) += A (n x F; A^T is column-major F x n) @ W (K x F column-major)^T
+        dgemm(&trans, &trans, &n_, &K_, &F, &one, s.work, &F, <double*> m.prec, &K_, &one, s.lp, &ld_)
         return
     for k in range(K):
         acc = s.lp + k * ld
@@ -331,54 +364,70 @@ cdef inline double _sum(const double* a, Py_ssize_t n) noexcept nogil:
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
 
 
+cdef Py_ssize_t _full_moment_rows(const double* r, const floating* X, Py_ssize_t n, Py_ssize_t D,
+                                  const double* shift, Scratch* s) noexcept nogil:
+    """s.work (row-major nz x (D + 1)) = sqrt(r) [x - shift, 1] for one component over
+    the block's rows X (n x D) with r > 0; returns nz.
+
+    When more than half of the rows have r > 0, all n rows are taken without gathering
+    (rows with r = 0 are exact zeros and add nothing)."""
+    cdef Py_ssize_t i, j, d, nz = 0, D1 = D + 1
+    cdef const floating* x
+    cdef double* z
+    cdef double* sq = s.sq
+    cdef int* idx = s.idx
+    for i in range(n):
+        sq[i] = sqrt(r[i])
+        nz += r[i] != 0.0
+    if 2 * nz > n:
+        for i in range(n):
+            idx[i] = <int> i
+        nz = n
+    else:
+        j = 0
+        for i in range(n):
+            if r[i] != 0.0:
+                idx[j] = <int> i
+                j += 1
+    for j in range(nz):
+        x = X + idx[j] * D
+        z = s.work + j * D1
+        for d in range(D):
+            z[d] = sq[idx[j]] * (x[d] - shift[d])
+        z[D] = sq[idx[j]]
+    return nz
+
+
 cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ssize_t n, Scratch* s,
                        double* sum_x, double* sum_xx) noexcept nogil:
     """Fold the block's weighted responsibilities s.lp (K, ld) into sum_x and sum_xx.
 
-    Layouts: sum_x (K, D); sum_xx diag/spherical (K, D) (spherical sums over d later),
+    Layouts: sum_x (K, D); sum_xx expanded (K, n_quad) (the quadratic features),
     tied (D, D), full (K, D, D); full/tied come from dgemm, symmetric up to rounding
-    (the caller keeps one triangle). Diag/spherical: one GEMM with the block's A into
-    s.mom (around m.center; _slot moves them to sum_xx and sum_x); full/tied around m.shift.
+    (the caller keeps one triangle). Expanded form: one GEMM with the block's A into
+    s.mom, around m.center; full: one GEMM per component into s.mom, around m.shift
+    (_slot moves s.mom to sum_xx and sum_x); tied: around m.shift.
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
-    cdef Py_ssize_t i, k, d, j, nz
-    cdef double a, c
-    cdef const floating* xrow
-    cdef const double* shift
-    cdef const double* r
-    cdef const double* x
+    cdef Py_ssize_t i, k, d, nz
     cdef double* z
     cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
     cdef char trans = b'T', notrans = b'N'
-    cdef int inc = 1, D2 = <int> (2 * D)
-    if _is_separable(m):
-        # column-major mom (2D x K) += A^T (2D x n) @ R (n x K)
-        dgemm(&notrans, &notrans, &D2, &K_, &n_, &one, s.work, &D2, s.lp, &ld_, &one, s.mom, &D2)
+    cdef int D1 = <int> (D + 1), F = <int> _n_expanded(m)
+    if _is_expanded(m):
+        # column-major mom (F x K) += A^T (F x n) @ R (n x K)
+        dgemm(&notrans, &notrans, &F, &K_, &n_, &one, s.work, &F, s.lp, &ld_, &one, s.mom, &F)
     elif m.cov == FULL:
         for k in range(K):
-            r = s.lp + k * ld
-            # Z (nz x D, row-major) = sqrt(w r) (x - shift_k) over the rows with r > 0
-            nz = 0
-            for i in range(n):
-                if r[i] != 0.0:
-                    s.idx[nz] = <int> i
-                    s.sq[nz] = sqrt(r[i])
-                    nz += 1
+            nz = _full_moment_rows(s.lp + k * ld, X, n, D, m.shift + k * D, s)
             if nz == 0:
                 continue
-            shift = m.shift + k * D
-            for j in range(nz):
-                xrow = X + (row0 + s.idx[j]) * D
-                z = s.work + j * D
-                a = s.sq[j]
-                for d in range(D):
-                    z[d] = a * (xrow[d] - shift[d])
             nz_ = <int> nz
-            # column-major Z^T (D x nz): sum_xx_k += Z^T Z, sum_x_k += Z^T sqrt(w r)
-            dgemm(&notrans, &trans, &D_, &D_, &nz_, &one, s.work, &D_, s.work, &D_, &one,
-                  sum_xx + k * D * D, &D_)
-            dgemv(&notrans, &D_, &nz_, &one, s.work, &D_, s.sq, &inc, &one, sum_x + k * D, &inc)
+            # column-major Z^T ((D + 1) x nz): mom_k (D x (D + 1)) += Z[:, :D]^T Z,
+            # whose last column is sum_k sqrt(w r) z = sum_k w r (x - shift_k)
+            dgemm(&notrans, &trans, &D_, &D1, &nz_, &one, s.work, &D1, s.work, &D1, &one,
+                  s.mom + k * (D + 1) * D, &D_)
     else:  # tied
         _centre_columns(s.xt, n, D, ld, m.shift, s.work)
         # sum_x (column-major D x K) += (X - c)^T R
@@ -401,9 +450,9 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t b, row0, n, i, k, d
     cdef double wi, nk_k
-    if _is_separable(m):
-        for i in range(2 * K * D):
-            s.mom[i] = 0.0
+    cdef const double* mom
+    for i in range(_mom_size(m)):
+        s.mom[i] = 0.0
     for b in range(block0, block1):
         row0 = b * block_size
         n = min(block_size, n_samples - row0)
@@ -423,12 +472,21 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
                 for i in range(n):
                     nk_k += s.lp[k * ld + i]
                 nk[k] += nk_k
-        _stats_block(m, X, row0, n, s, sum_x, sum_xx)
-    if _is_separable(m):
+        _stats_block(m, X + row0 * m.n_features, row0, n, s, sum_x, sum_xx)
+    if _is_expanded(m):
         for k in range(K):
+            mom = s.mom + k * (m.n_quad + D)
+            for i in range(m.n_quad):
+                sum_xx[k * m.n_quad + i] += mom[i]
             for d in range(D):
-                sum_xx[k * D + d] += s.mom[2 * k * D + d]
-                sum_x[k * D + d] += s.mom[2 * k * D + D + d]
+                sum_x[k * D + d] += mom[m.n_quad + d]
+    elif m.cov == FULL:
+        for k in range(K):
+            mom = s.mom + k * (D + 1) * D
+            for i in range(D * D):
+                sum_xx[k * D * D + i] += mom[i]
+            for d in range(D):
+                sum_x[k * D + d] += mom[D * D + d]
 
 
 cdef int _cov_code(str covariance_type) except -1:
@@ -439,12 +497,16 @@ cdef int _cov_code(str covariance_type) except -1:
 
 
 cdef Model _model(const double[:, ::1] means, const double[::1] prec, const double[::1] center,
-                  const double[::1] cst, str covariance_type) except *:
-    """Check the log-prob parameters' shapes and point a Model at them."""
+                  const double[::1] cst, str covariance_type, bint expanded) except *:
+    """Check the log-prob parameters' shapes and point a Model at them. ``expanded``:
+    the expanded form (required for diag/spherical, optional for full, not for tied)."""
     cdef Model m
     cdef Py_ssize_t K = means.shape[0], D = means.shape[1]
     m.cov = _cov_code(covariance_type)
-    expected = {FULL: K * D * D, TIED: D * D, DIAG: 2 * K * D, SPHERICAL: 2 * K * D}[m.cov]
+    if expanded != (m.cov in (DIAG, SPHERICAL)) and not (expanded and m.cov == FULL):
+        raise ValueError(f"{covariance_type!r} has no {'expanded' if expanded else 'direct'} form")
+    m.n_quad = {FULL: D * (D + 1) // 2, TIED: 0, DIAG: D, SPHERICAL: 1}[m.cov] if expanded else 0
+    expected = K * (m.n_quad + D) if expanded else {FULL: K * D * D, TIED: D * D}[m.cov]
     if D < 1 or K < 1 or prec.shape[0] != expected or center.shape[0] != D or cst.shape[0] != K:
         raise ValueError("inconsistent parameter shapes")
     m.n_features = D
@@ -468,10 +530,10 @@ cdef Py_ssize_t _leading_dim(Py_ssize_t n_samples, Py_ssize_t block_size) except
 
 
 def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, const double[::1] prec,
-                      const double[::1] center, const double[::1] cst, str covariance_type,
+                      const double[::1] center, const double[::1] cst, str covariance_type, bint expanded,
                       double[:, ::1] out, int n_threads, Py_ssize_t block_size):
     """out (N, K) = log N(x_i | mean_k, P_k) + cst[k] - cst-free part; see cython_backend."""
-    cdef Model m = _model(means, prec, center, cst, covariance_type)
+    cdef Model m = _model(means, prec, center, cst, covariance_type, expanded)
     cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
     cdef Py_ssize_t ld = _leading_dim(N, block_size)
     if X.shape[1] != D or out.shape[0] != N or out.shape[1] != K:
@@ -492,9 +554,6 @@ def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, cons
                 row0 = b * block_size
                 n = min(block_size, N - row0)
                 _load(&m, Xp + row0 * D, n, &s)
-                if _is_separable(&m):
-                    _log_prob_rows(&m, n, &s, outp + row0 * K)
-                    continue
                 _log_prob_block(&m, n, &s)
                 for i in range(n):
                     for k in range(K):
@@ -504,9 +563,10 @@ def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, cons
         raise MemoryError("fastem: could not allocate kernel scratch buffers")
 
 
-def _check_slot_buffers(Py_ssize_t n_slots, Py_ssize_t K, Py_ssize_t D, int cov, double[:, ::1] nk,
+cdef _check_slot_buffers(Py_ssize_t n_slots, const Model* m, double[:, ::1] nk,
                         double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik):
-    size_xx = {FULL: K * D * D, TIED: D * D, DIAG: K * D, SPHERICAL: K * D}[cov]
+    cdef Py_ssize_t K = m.n_components, D = m.n_features
+    size_xx = K * m.n_quad if _is_expanded(m) else {FULL: K * D * D, TIED: D * D}[m.cov]
     if (n_slots < 1 or nk.shape[0] != n_slots or nk.shape[1] != K or sum_x.shape[0] != n_slots
             or sum_x.shape[1] != K * D or sum_xx.shape[0] != n_slots or sum_xx.shape[1] != size_xx
             or loglik.shape[0] != n_slots):
@@ -515,7 +575,7 @@ def _check_slot_buffers(Py_ssize_t n_slots, Py_ssize_t K, Py_ssize_t D, int cov,
 
 def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, ::1] means,
           const double[::1] prec, const double[::1] center, const double[::1] cst, str covariance_type,
-          const double[::1] sample_weight, const double[::1] shift,
+          bint expanded, const double[::1] sample_weight, const double[::1] shift,
           double[:, ::1] nk, double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik,
           int n_threads, Py_ssize_t block_size):
     """Per-slot statistics (zero-filled buffers, one row per slot, summed by the caller).
@@ -523,10 +583,11 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     resp None: fused E-step under (means, prec, center, cst) (em_stats); otherwise the
     given responsibilities (N, K) (suff_stats; the log-prob parameters then only give
     K and D). sample_weight (N,) or None; shift flattened (K * D,), tied (D,).
-    Buffers: nk (S, K); sum_x (S, K * D); sum_xx (S, size) with size K * D * D
-    full, D * D tied, K * D diag and spherical; loglik (S,).
+    expanded: the expanded form (see _model). Buffers: nk (S, K); sum_x (S, K * D);
+    sum_xx (S, size) with size K * n_quad expanded, else K * D * D full and D * D tied;
+    loglik (S,).
     """
-    cdef Model m = _model(means, prec, center, cst, covariance_type)
+    cdef Model m = _model(means, prec, center, cst, covariance_type, expanded)
     cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
     cdef Py_ssize_t ld = _leading_dim(N, block_size)
     if X.shape[1] != D:
@@ -538,7 +599,7 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     if shift.shape[0] != (D if m.cov == TIED else K * D):
         raise ValueError("shift has the wrong size")
     cdef Py_ssize_t n_slots = nk.shape[0]
-    _check_slot_buffers(n_slots, K, D, m.cov, nk, sum_x, sum_xx, loglik)
+    _check_slot_buffers(n_slots, &m, nk, sum_x, sum_xx, loglik)
     m.shift = &shift[0]
     m.sample_weight = NULL if sample_weight is None else &sample_weight[0]
     cdef const double* resp_p = NULL if resp is None else &resp[0, 0]
