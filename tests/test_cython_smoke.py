@@ -1,7 +1,8 @@
 """Cython-specific checks the shared kernel suite does not reach: every ISA build that
 runs on this CPU (not only the one imported), the kernels' own exp, the sparse
-(exactly-zero responsibility) path of the full-covariance statistics, and both forms of
-full covariances (expanded and direct) with the rule that chooses between them."""
+(exactly-zero responsibility) path of the full-covariance statistics, and both forms
+(expanded and direct) of full, diag and spherical covariances with the rule that
+chooses between them."""
 import importlib
 
 import numpy as np
@@ -72,9 +73,12 @@ def test_kernel_exp_is_accurate(isa):
     np.testing.assert_allclose(out[~normal], expected[~normal], rtol=0, atol=1e-323)  # subnormal: 2 ulp
 
 
+EXPANDABLE = ("full", "diag", "spherical")
+
+
 @pytest.fixture(params=["expanded", "direct"])
-def full_form(request, monkeypatch) -> str:
-    """Force one form of full covariances (see cython_backend.EXPANDED_MAX_KAPPA)."""
+def form(request, monkeypatch) -> str:
+    """Force one form of the kernels (see cython_backend.EXPANDED_MAX_KAPPA)."""
     monkeypatch.setattr(cython_backend, "EXPANDED_MAX_KAPPA", np.inf if request.param == "expanded" else -1.0)
     return request.param
 
@@ -82,10 +86,11 @@ def full_form(request, monkeypatch) -> str:
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("n_samples", [1, 15, 16, 17])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
+@pytest.mark.parametrize("covariance_type", EXPANDABLE)
 @pytest.mark.parametrize("function, weighted", [("gaussian_log_prob", False), ("e_step", False),
                                                 ("em_stats", False), ("em_stats", True)])
-def test_both_full_forms_match_reference(full_form, function, weighted, dtype, n_samples, n_threads):
-    problem = make_problem("full", n_samples, n_features=4, n_components=3, dtype=dtype, weighted=weighted)
+def test_both_forms_match_reference(form, function, weighted, covariance_type, dtype, n_samples, n_threads):
+    problem = make_problem(covariance_type, n_samples, n_features=4, n_components=3, dtype=dtype, weighted=weighted)
     actual = call_kernel(function, problem, backend="cython", n_threads=n_threads, block_size=16)
     expected = call_kernel(function, problem, backend="numpy")
     if function == "em_stats":
@@ -95,41 +100,49 @@ def test_both_full_forms_match_reference(full_form, function, weighted, dtype, n
         assert_close(actual, expected, RTOL[np.dtype(dtype)])
 
 
-def test_full_form_follows_the_rounding_bound():
+@pytest.mark.parametrize("covariance_type", EXPANDABLE)
+def test_form_follows_the_rounding_bound(covariance_type):
     """Expanded for a compact model; direct once a component sits sqrt(EXPANDED_MAX_KAPPA)
-    of its own standard deviations from the mean of the means, or for too many features."""
-    problem = make_problem("full", n_features=4)
+    of its own standard deviations from the mean of the means, or (full) for too many
+    features; tied is always direct."""
+    problem = make_problem(covariance_type, n_features=4)
     center = problem.means.mean(axis=0)
-    assert cython_backend._uses_expanded_form("full", problem.means, problem.precisions_cholesky, center)
+    args = (problem.precisions_cholesky, )
+    assert cython_backend._uses_expanded_form(covariance_type, problem.means, *args, center)
+    sigma = np.sqrt(np.max(np.linalg.eigvalsh(problem.covariances[0]) if covariance_type == "full"
+                           else problem.covariances[0]))
     far = problem.means.copy()
-    far[0] += 2 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * np.sqrt(np.linalg.eigvalsh(problem.covariances[0]).max())
-    far_center = far.mean(axis=0)
-    assert not cython_backend._uses_expanded_form("full", far, problem.precisions_cholesky, far_center)
+    far[0] += 2 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * sigma
+    assert not cython_backend._uses_expanded_form(covariance_type, far, *args, far.mean(axis=0))
     # the shift the moments are taken around counts too
-    assert not cython_backend._uses_expanded_form("full", problem.means, problem.precisions_cholesky, center, far)
+    assert not cython_backend._uses_expanded_form(covariance_type, problem.means, *args, center, far)
+    tied = make_problem("tied", n_features=4)
+    assert not cython_backend._uses_expanded_form("tied", tied.means, tied.precisions_cholesky, tied.means[0])
     wide = make_problem("full", n_features=cython_backend.EXPANDED_MAX_FEATURES + 1, n_components=1)
     assert not cython_backend._uses_expanded_form("full", wide.means, wide.precisions_cholesky, wide.means[0])
 
 
-@pytest.mark.parametrize("form", ["chosen", "expanded"])
-def test_full_covariances_accurate_at_the_rounding_bound(monkeypatch, form):
-    """Two tight components sqrt(EXPANDED_MAX_KAPPA) standard deviations from their common
-    centre: the chosen form (direct beyond the bound) is exact to ~1e-13; the expanded
-    form, forced there, still keeps the covariances to 1e-10 relative."""
+@pytest.mark.parametrize("covariance_type", EXPANDABLE)
+@pytest.mark.parametrize("forced", [False, True])
+def test_covariances_accurate_at_the_rounding_bound(monkeypatch, covariance_type, forced):
+    """Two tight components just beyond sqrt(EXPANDED_MAX_KAPPA) standard deviations from
+    their common centre: the chosen form (direct there) is exact to 1e-13; the expanded
+    form, forced there, keeps the covariances to about eps * kappa (asserted: 1e-11)."""
     rng = np.random.default_rng(1)
     spread = 1e-3
-    distance = 1.01 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * spread  # kappa just beyond the bound
-    if form == "expanded":
+    distance = 1.01 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * spread
+    if forced:
         monkeypatch.setattr(cython_backend, "EXPANDED_MAX_KAPPA", np.inf)
     means = np.array([[distance, 0.0, 0.0], [-distance, 0.0, 0.0]]) + 1e3
     labels = rng.integers(2, size=2000)
     X = means[labels] + spread * rng.standard_normal((2000, 3))
-    covariances = np.stack([np.eye(3) * spread**2] * 2)
-    precisions_cholesky = precisions_cholesky_from_covariances(covariances, "full")
+    covariances = {"full": np.stack([np.eye(3) * spread**2] * 2), "diag": np.full((2, 3), spread**2),
+                   "spherical": np.full(2, spread**2)}[covariance_type]
+    precisions_cholesky = precisions_cholesky_from_covariances(covariances, covariance_type)
     weights = np.array([0.5, 0.5])
-    stats = cython_backend.em_stats(X, weights, means, precisions_cholesky, "full", None, means, n_threads=2,
-                                    block_size=256)
+    stats = cython_backend.em_stats(X, weights, means, precisions_cholesky, covariance_type, None, means,
+                                    n_threads=2, block_size=256)
     _, _, got = gaussian.m_step(stats, reg_covar=0.0)
-    resp = np.exp(ref.e_step(X, weights, means, precisions_cholesky, "full")[0])
-    _, expected = centred_parameters(X, resp, None, "full")
-    assert_close(got, expected, 1e-13 if form == "chosen" else 1e-10, "covariances")
+    resp = np.exp(ref.e_step(X, weights, means, precisions_cholesky, covariance_type)[0])
+    _, expected = centred_parameters(X, resp, None, covariance_type)
+    assert_close(got, expected, 1e-11 if forced else 1e-13, "covariances")

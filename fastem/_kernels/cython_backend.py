@@ -78,32 +78,35 @@ def _threads_for(n_threads: int, n_tasks: int) -> int:
     return max(1, min(n_threads, n_tasks))
 
 
-#: Full covariances take the expanded form (one GEMM over the quadratic features of
-#: ``x - c0`` for all components, about half the flops of the direct form) when its
-#: rounding is small: relative errors grow like eps * kappa with ``kappa = max_k
-#: ||(m_k - c0) P_k||**2`` (m_k the means, and the shift the moments are taken around).
-#: Beyond this bound, or beyond EXPANDED_MAX_FEATURES, the direct form runs.
+#: The expanded form (one GEMM over the quadratic features of ``x - c0`` for all
+#: components: for full covariances about half the flops of the direct form) runs when
+#: its rounding is small: relative errors in the moments grow like eps * kappa, with
+#: ``kappa = max_k ||(m_k - c0) P_k||**2`` over the means m_k and the shift the moments
+#: are taken around (measured: 1.1e-12 at kappa = 1e4). Beyond this bound the direct
+#: form runs (per-component centring: exact to ~1e-15 however far apart the components).
 EXPANDED_MAX_KAPPA = 1e4
-#: The expanded A holds D (D + 3) / 2 floats per row: 2144 at D = 64.
+#: Full covariances: the expanded A holds D (D + 3) / 2 floats per row (2144 at D = 64).
 EXPANDED_MAX_FEATURES = 64
 
 
-def _kappa(centres: np.ndarray, precisions_cholesky: np.ndarray, center: np.ndarray) -> float:
-    """``max_k ||(centres_k - center) P_k||**2`` for full covariances: how far (in its own
-    standard deviations, squared) a component sits from the centre of the expansion."""
-    whitened = np.einsum("kd,kde->ke", centres - center, precisions_cholesky)
+def _kappa(centres: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str, center: np.ndarray) -> float:
+    """``max_k ||(centres_k - center) P_k||**2``: how far (in its own standard deviations,
+    squared) a component sits from the centre of the expansion."""
+    delta = centres - center
+    if covariance_type == "full":
+        whitened = np.einsum("kd,kde->ke", delta, precisions_cholesky)
+    else:
+        whitened = delta * np.reshape(precisions_cholesky, (len(delta), -1))
     return float(np.max(np.einsum("ke,ke->k", whitened, whitened)))
 
 
 def _uses_expanded_form(covariance_type: str, means, precisions_cholesky, center, shift=None) -> bool:
-    """Diag/spherical always; full when the rounding bound allows (see EXPANDED_MAX_KAPPA)."""
-    if covariance_type != "full":
-        return covariance_type in ("diag", "spherical")
-    if means.shape[1] > EXPANDED_MAX_FEATURES:
+    """Whether the expanded form's rounding bound holds (EXPANDED_MAX_KAPPA); tied: never."""
+    if covariance_type == "tied" or (covariance_type == "full" and means.shape[1] > EXPANDED_MAX_FEATURES):
         return False
     centres = means if shift is None else np.concatenate([means, shift])
     factors = precisions_cholesky if shift is None else np.concatenate([precisions_cholesky] * 2)
-    return _kappa(centres, factors, center) <= EXPANDED_MAX_KAPPA
+    return _kappa(centres, factors, covariance_type, center) <= EXPANDED_MAX_KAPPA
 
 
 def _precision_forms(precisions_cholesky, covariance_type: str, n_components: int, n_features: int):
@@ -124,10 +127,10 @@ def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=No
     """((means, flat precisions, center, cst), expanded) as the kernels take them.
 
     ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``; ``center`` is the mean of
-    the means, on which the kernels centre the data. Direct form (full/tied): the kernel
+    the means, on which the kernels centre the data. Direct form, full/tied: the kernel
     computes ``(X - center) P_k`` with one GEMM for many components, so it gets the
-    transposed factors and ``(means_k - center) @ P_k`` as means. Expanded form
-    (diag/spherical, and full when ``_uses_expanded_form``): ``log N = A W + cst`` with
+    transposed factors and ``(means_k - center) @ P_k`` as means; diag/spherical: the
+    means and P as (K, D). Expanded form (when ``_uses_expanded_form``): ``log N = A W + cst`` with
     ``A = [q(x - center), x - center]``, ``W`` (n_quad + D, K) from ``_precision_forms``
     and the constant term of the expanded square added to ``cst``. Rounding grows with a
     component's distance from the center in units of its standard deviation, as in
@@ -145,6 +148,8 @@ def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=No
         linear = apply_precision(delta)
         cst = cst - 0.5 * np.einsum("kd,kd->k", delta, linear)
         prec = np.concatenate([coef, linear], axis=1).T
+    elif covariance_type in ("diag", "spherical"):
+        prec = np.broadcast_to(np.reshape(precisions_cholesky, (n_components, -1)), means.shape)
     else:
         means = np.einsum("kd,...de->ke", means - center, precisions_cholesky) if covariance_type == "tied" \
             else np.einsum("kd,kde->ke", means - center, precisions_cholesky)
@@ -186,8 +191,8 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
     n_quad = {"full": n_features * (n_features + 1) // 2, "diag": n_features, "spherical": 1}.get(covariance_type)
-    size_xx = n_components * n_quad if expanded else (
-        n_components * n_features**2 if covariance_type == "full" else n_features**2)
+    size_xx = n_components * n_quad if expanded else {
+        "full": n_components * n_features**2, "tied": n_features**2}.get(covariance_type, n_components * n_features)
     n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1) + 1)
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components * n_features))
@@ -203,8 +208,11 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     if not expanded:
         if covariance_type == "full":
             sum_xx = _symmetric(sum_xx.reshape(n_components, n_features, n_features))
-        else:
+        elif covariance_type == "tied":
             sum_xx = _symmetric(sum_xx.reshape(n_features, n_features))
+        else:
+            sum_xx = sum_xx.reshape(n_components, n_features)
+            sum_xx = sum_xx if covariance_type == "diag" else sum_xx.sum(axis=1)
         return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, float(loglik.sum()), n)
     sum_xx = sum_xx.reshape(n_components, n_quad)
     if covariance_type == "full":
@@ -221,15 +229,12 @@ def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads
                block_size: int) -> SuffStats:
     """Sufficient statistics of given responsibilities ``resp`` (N, K); ``loglik`` is 0.0."""
     n_components, n_features = resp.shape[1], X.shape[1]
-    # the kernel reads only the shapes of the log-prob parameters here, and the center
-    # (diag/spherical moments are taken around it, then recentred on ``shift``); full
-    # covariances take the direct form, whose moments are exact around ``shift``
-    expanded = covariance_type in ("diag", "spherical")
-    prec_size = {"full": n_components * n_features**2, "tied": n_features**2, "diag": 2 * n_components * n_features,
-                 "spherical": n_components * (n_features + 1)}[covariance_type]
-    center = np.mean(shift, axis=0) if expanded else np.zeros(n_features)
-    params = (np.zeros((n_components, n_features)), np.zeros(prec_size), center, np.zeros(n_components))
-    return _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)
+    # the direct form (moments exact around ``shift``; the expanded form's rounding bound
+    # needs the precisions), which reads only the shapes of the log-prob parameters here
+    prec_size = {"full": n_components * n_features**2, "tied": n_features**2}.get(
+        covariance_type, n_components * n_features)
+    params = (np.zeros((n_components, n_features)), np.zeros(prec_size), np.zeros(n_features), np.zeros(n_components))
+    return _stats(X, resp, params, covariance_type, False, sample_weight, shift, n_threads, block_size)
 
 
 def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight, shift, *,
@@ -239,5 +244,5 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     with np.errstate(divide="ignore"):  # weight 0: log weight -inf, responsibility 0
         log_weights = np.log(weights)
     params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, log_weights,
-                                        np.asarray(shift, dtype=np.float64) if covariance_type == "full" else None)
+                                        None if covariance_type == "tied" else np.asarray(shift, dtype=np.float64))
     return _stats(X, None, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)

@@ -250,8 +250,8 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
     """s.lp[k, i] = cst[k] - 0.5 * ||(x_i - mean_k) P_k||^2 for the block (see _load).
 
     Full/tied: Y = (X - center) [P_k0 .. P_k1] is one GEMM per group of components,
-    then ||Y_k - (mean_k - center) P_k||^2 (m.means holds the latter).
-    Expanded form: cst + A W for the block's A (s.work), with W[:, k] the coefficients
+    then ||Y_k - (mean_k - center) P_k||^2 (m.means holds the latter). Direct diag and
+    spherical: sum_d ((x_d - mean_kd) P_kd)**2 (m.prec holds P as (K, D)). Expanded form: cst + A W for the block's A (s.work), with W[:, k] the coefficients
     of -||(x - mean_k) P_k||**2 / 2 on the features of A and its constant term in cst
     (cython_backend._log_prob_params).
     """
@@ -279,7 +279,19 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
         acc = s.lp + k * ld
         for i in range(n):
             acc[i] = 0.0
-    _centre_columns(s.xt, n, D, ld, m.center, s.work)
+    if m.cov == DIAG or m.cov == SPHERICAL:
+        for k in range(K):
+            acc = s.lp + k * ld
+            for d in range(D):
+                mu = m.means[k * D + d]
+                c = m.prec[k * D + d]
+                x = s.xt + d * ld
+                for i in range(n):
+                    y = (x[i] - mu) * c
+                    acc[i] += y * y
+        n_mats = 0
+    else:
+        _centre_columns(s.xt, n, D, ld, m.center, s.work)
     k0 = 0
     while k0 < n_mats:
         g = min(G, n_mats - k0)
@@ -406,11 +418,15 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     tied (D, D), full (K, D, D); full/tied come from dgemm, symmetric up to rounding
     (the caller keeps one triangle). Expanded form: one GEMM with the block's A into
     s.mom, around m.center; full: one GEMM per component into s.mom, around m.shift
-    (_slot moves s.mom to sum_xx and sum_x); tied: around m.shift.
+    (_slot moves s.mom to sum_xx and sum_x); tied: around m.shift; direct diag and
+    spherical: sum_xx (K, D) around m.shift, with plain loops.
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, k, d, nz
     cdef double* z
+    cdef const double* r
+    cdef const double* x
+    cdef double c, dev
     cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
     cdef char trans = b'T', notrans = b'N'
@@ -428,6 +444,18 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
             # whose last column is sum_k sqrt(w r) z = sum_k w r (x - shift_k)
             dgemm(&notrans, &trans, &D_, &D1, &nz_, &one, s.work, &D1, s.work, &D1, &one,
                   s.mom + k * (D + 1) * D, &D_)
+    elif m.cov == DIAG or m.cov == SPHERICAL:
+        for k in range(K):
+            r = s.lp + k * ld
+            for d in range(D):
+                x = s.xt + d * ld
+                c = m.shift[k * D + d]
+                for i in range(n):
+                    dev = x[i] - c
+                    s.row_a[i] = r[i] * dev
+                    s.row_b[i] = s.row_a[i] * dev
+                sum_x[k * D + d] += _sum(s.row_a, n)
+                sum_xx[k * D + d] += _sum(s.row_b, n)
     else:  # tied
         _centre_columns(s.xt, n, D, ld, m.shift, s.work)
         # sum_x (column-major D x K) += (X - c)^T R
@@ -499,14 +527,14 @@ cdef int _cov_code(str covariance_type) except -1:
 cdef Model _model(const double[:, ::1] means, const double[::1] prec, const double[::1] center,
                   const double[::1] cst, str covariance_type, bint expanded) except *:
     """Check the log-prob parameters' shapes and point a Model at them. ``expanded``:
-    the expanded form (required for diag/spherical, optional for full, not for tied)."""
+    the expanded form (any covariance type but tied) rather than the direct one."""
     cdef Model m
     cdef Py_ssize_t K = means.shape[0], D = means.shape[1]
     m.cov = _cov_code(covariance_type)
-    if expanded != (m.cov in (DIAG, SPHERICAL)) and not (expanded and m.cov == FULL):
-        raise ValueError(f"{covariance_type!r} has no {'expanded' if expanded else 'direct'} form")
+    if expanded and m.cov == TIED:
+        raise ValueError("'tied' has no expanded form")
     m.n_quad = {FULL: D * (D + 1) // 2, TIED: 0, DIAG: D, SPHERICAL: 1}[m.cov] if expanded else 0
-    expected = K * (m.n_quad + D) if expanded else {FULL: K * D * D, TIED: D * D}[m.cov]
+    expected = K * (m.n_quad + D) if expanded else {FULL: K * D * D, TIED: D * D}.get(m.cov, K * D)
     if D < 1 or K < 1 or prec.shape[0] != expected or center.shape[0] != D or cst.shape[0] != K:
         raise ValueError("inconsistent parameter shapes")
     m.n_features = D
@@ -566,7 +594,7 @@ def gaussian_log_prob(const floating[:, ::1] X, const double[:, ::1] means, cons
 cdef _check_slot_buffers(Py_ssize_t n_slots, const Model* m, double[:, ::1] nk,
                         double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik):
     cdef Py_ssize_t K = m.n_components, D = m.n_features
-    size_xx = K * m.n_quad if _is_expanded(m) else {FULL: K * D * D, TIED: D * D}[m.cov]
+    size_xx = K * m.n_quad if _is_expanded(m) else {FULL: K * D * D, TIED: D * D}.get(m.cov, K * D)
     if (n_slots < 1 or nk.shape[0] != n_slots or nk.shape[1] != K or sum_x.shape[0] != n_slots
             or sum_x.shape[1] != K * D or sum_xx.shape[0] != n_slots or sum_xx.shape[1] != size_xx
             or loglik.shape[0] != n_slots):
@@ -584,8 +612,8 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     given responsibilities (N, K) (suff_stats; the log-prob parameters then only give
     K and D). sample_weight (N,) or None; shift flattened (K * D,), tied (D,).
     expanded: the expanded form (see _model). Buffers: nk (S, K); sum_x (S, K * D);
-    sum_xx (S, size) with size K * n_quad expanded, else K * D * D full and D * D tied;
-    loglik (S,).
+    sum_xx (S, size) with size K * n_quad expanded, else K * D * D full, D * D tied and
+    K * D diag/spherical; loglik (S,).
     """
     cdef Model m = _model(means, prec, center, cst, covariance_type, expanded)
     cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
