@@ -1,8 +1,10 @@
 """Cost model: the bytes, flops and exps one call of a benchmarked operation cannot avoid.
 
 Counts are for an ideal implementation of the operation, not for any particular one:
-a multiply-add is 2 flops; a product with a (triangular) Cholesky factor is counted
-dense, as BLAS does it; parameters, statistics and other O(K D^2) terms are ignored.
+a multiply-add is 2 flops; parameters, statistics and other O(K D^2) terms are ignored.
+Quadratic forms are counted expanded: ``||(x - m_k) P_k||^2`` is a dot product of the
+D (D + 1) / 2 products x_d x_e (formed once per sample, ignored here) and of x with
+each component's coefficients, half the flops of the direct ``(x - m_k) P_k``.
 ``s`` = bytes per element of X (4 or 8); N samples, D features, K components.
 
 Per sample, E-step (log N(x | k) for every k):
@@ -10,16 +12,16 @@ Per sample, E-step (log N(x | k) for every k):
 ====================  ===========================  ====================================
 covariance_type       flops                        how
 ====================  ===========================  ====================================
-full                  K (2 D^2 + 3 D)              (x - m_k) P_k, then its squared norm
+full                  K (D^2 + 3 D)                [x_d x_e, x] . coefficients_k (expanded)
 tied                  2 D^2 + 3 K D                x P once, then ||x P - m_k P||^2
-diag                  4 K D                        subtract, scale, square, add
-spherical             3 K D                        subtract, square, add
+diag                  4 K D                        [x^2, x] . coefficients_k (expanded)
+spherical             2 K (D + 1)                  [||x||^2, x] . coefficients_k (expanded)
 ====================  ===========================  ====================================
 
 Per sample, statistics (M-step input, given responsibilities r):
 
 ====================  ===========================  ====================================
-full                  K (2 D^2 + 3 D)              r x (K D), sum r x (2 K D), (r x)^T x (2 K D^2)
+full                  K (D^2 + 3 D)                sum r [x_d x_e, x] (products reused from the E-step)
 tied                  2 D^2 + 2 K D                sum r x, x x^T once
 diag                  4 K D                        sum r x, sum r x^2 (x^2 reused from the E-step)
 spherical             2 K D + 2 K                  sum r x, sum r ||x||^2 (norm reused)
@@ -54,14 +56,14 @@ class Cost:
 def e_step_flops(covariance_type: str, n_features: int, n_components: int) -> int:
     """Flops per sample of log N(x | k) for every component."""
     d, k = n_features, n_components
-    return {"full": k * (2 * d * d + 3 * d), "tied": 2 * d * d + 3 * k * d,
-            "diag": 4 * k * d, "spherical": 3 * k * d}[covariance_type]
+    return {"full": k * (d * d + 3 * d), "tied": 2 * d * d + 3 * k * d,
+            "diag": 4 * k * d, "spherical": 2 * k * (d + 1)}[covariance_type]
 
 
 def stats_flops(covariance_type: str, n_features: int, n_components: int) -> int:
     """Flops per sample of folding responsibilities into the sufficient statistics."""
     d, k = n_features, n_components
-    return {"full": k * (2 * d * d + 3 * d), "tied": 2 * d * d + 2 * k * d,
+    return {"full": k * (d * d + 3 * d), "tied": 2 * d * d + 2 * k * d,
             "diag": 4 * k * d, "spherical": 2 * k * d + 2 * k}[covariance_type]
 
 
