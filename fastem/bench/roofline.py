@@ -10,7 +10,7 @@
 - exp rate (exps/s): ``np.exp`` of 2**21 float64 values in [-30, 0] (log-responsibilities),
   split over ``n_threads`` Python threads.
 
-Each probe is the best of a few repeats (at least 3, about 20 ms in all) and cached per
+Each probe is the best of several repeats (at least 5, about 0.1 s in all) and cached per
 (probe, size, threads). A call given n threads can always run on one, so its ceilings
 are the larger of the n-thread and the 1-thread measurement (on a busy machine, extra
 threads can make a probe slower). The roofline floor of a call is
@@ -32,7 +32,7 @@ from .timing import time_call
 _MIN_PROBE_BYTES = 16 << 20
 _MAX_PROBE_BYTES = 1 << 30
 _EXP_SIZE = 1 << 21
-_PROBE_TIME = 0.02
+_PROBE_TIME = 0.1
 GEMM_SIZE = 1024
 
 
@@ -54,7 +54,7 @@ class Roofline:
         self._cache: dict[tuple, float] = {}
 
     def _best(self, fn) -> float:
-        return time_call(fn, min_time=self.probe_time, min_repeats=3).best
+        return time_call(fn, min_time=self.probe_time, min_repeats=5).best
 
     def bandwidth(self, nbytes: int, n_threads: int) -> float:
         """Read bandwidth in bytes/s for a working set of about ``nbytes``."""
