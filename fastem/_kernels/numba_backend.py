@@ -75,19 +75,24 @@ def _padded(n_features: int, covariance_type: str) -> int:
 
 
 def _kernel_params(means, precisions_cholesky, covariance_type):
-    """``means`` (K, Dp) and precision factors as a 3-d float64 array: (K, Dp, Dp) full,
-    (1, Dp, Dp) tied, (1, K, D) diag/spherical."""
+    """``means`` (K, Dp), precision factors as a 3-d float64 array ((K, Dp, Dp) full,
+    (1, Dp, Dp) tied, (1, K, D) diag/spherical) and ``center`` (Dp,). Tied: the kernel
+    projects ``x - center`` once per block, so ``means`` are ``(means - center) P`` and
+    ``center`` the mean of the means; zeros (unused) otherwise."""
     n_features = means.shape[1]
     n_padded = _padded(n_features, covariance_type)
+    center = np.zeros(n_padded)
     if covariance_type == "spherical":
         precisions_cholesky = np.repeat(precisions_cholesky[:, None], n_features, axis=1)
     if covariance_type == "full":
         prec = _pad(precisions_cholesky, (1, 2), n_padded)
     elif covariance_type == "tied":
         prec = _pad(precisions_cholesky[None], (1, 2), n_padded)
+        center = _pad(means.mean(axis=0), (0,), n_padded)
+        means = (means - center[:n_features]) @ precisions_cholesky
     else:
         prec = np.ascontiguousarray(precisions_cholesky[None])
-    return _pad(means, (1,), n_padded), prec
+    return _pad(means, (1,), n_padded), prec, center
 
 
 def _log_det(precisions_cholesky, covariance_type, means):
@@ -110,14 +115,14 @@ def gaussian_log_prob(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.
                       *, n_threads: int, block_size: int) -> np.ndarray:
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     log_det = _log_det(precisions_cholesky, covariance_type, means)
-    means, prec = _kernel_params(means, precisions_cholesky, covariance_type)
+    params = _kernel_params(means, precisions_cholesky, covariance_type)
     n_slots = _n_slots(X.shape[0], block_size)
     with _numba_threads(min(n_threads, n_slots)):
-        return drivers.log_prob(*_as_bytes(X), *_readonly(means, prec, log_det), _is_full(covariance_type),
-                                block_size, n_slots)
+        return drivers.log_prob(*_as_bytes(X), *_readonly(*params, log_det), _is_full(covariance_type),
+                                covariance_type == "tied", block_size, n_slots)
 
 
-def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_weight, shift,
+def _stats(X, resp, log_weights, means, prec, center, log_det, covariance_type, sample_weight, shift,
            n_threads, block_size) -> SuffStats:
     full = _is_full(covariance_type)
     tied = covariance_type == "tied"
@@ -131,7 +136,7 @@ def _stats(X, resp, log_weights, means, prec, log_det, covariance_type, sample_w
     sum_xx = np.zeros((n_slots, *sum_xx_shape))
     loglik = np.zeros(n_slots)
     with _numba_threads(min(n_threads, n_slots)):
-        drivers.stats(*_as_bytes(X), *_readonly(resp, log_weights, means, prec, log_det,
+        drivers.stats(*_as_bytes(X), *_readonly(resp, log_weights, means, prec, center, log_det,
                                                 _NO_WEIGHTS if sample_weight is None else sample_weight,
                                                 kernel_shift),
                       full, tied, block_size, nk, sum_x, sum_xx, loglik)
@@ -158,7 +163,7 @@ def suff_stats(X: np.ndarray, resp: np.ndarray, covariance_type: str, sample_wei
     n_padded = _padded(X.shape[1], covariance_type)
     unused = np.zeros((1, 1, 1)) if _is_full(covariance_type) else np.zeros((1, n_components, 1))
     return _stats(X, np.ascontiguousarray(resp, dtype=np.float64), np.zeros(n_components),
-                  np.zeros((n_components, n_padded)), unused, np.zeros(n_components),
+                  np.zeros((n_components, n_padded)), unused, np.zeros(n_padded), np.zeros(n_components),
                   covariance_type, sample_weight, shift, n_threads, block_size)
 
 
@@ -168,6 +173,6 @@ def em_stats(X: np.ndarray, weights: np.ndarray, means: np.ndarray, precisions_c
     with np.errstate(divide="ignore"):  # a zero weight gives log weight -inf
         log_weights = np.log(weights)
     log_det = _log_det(precisions_cholesky, covariance_type, means)
-    means, prec = _kernel_params(means, precisions_cholesky, covariance_type)
-    return _stats(X, np.empty((0, means.shape[0])), log_weights, means, prec, log_det,
+    means, prec, center = _kernel_params(means, precisions_cholesky, covariance_type)
+    return _stats(X, np.empty((0, means.shape[0])), log_weights, means, prec, center, log_det,
                   covariance_type, sample_weight, shift, n_threads, block_size)

@@ -74,36 +74,65 @@ def _finish_log_prob(row, nb, n_features, offset):
 
 
 @njit(**JIT)
+def _project_tile(dT, P, j, nb, y0, y1, y2, y3):
+    """``y_q[:nb] = sum_{i <= j+q} dT[i] P[i, j+q]`` for q < 4: four columns of ``dT^T P``
+    (P upper triangular, padded to Dp) in one 4 x 4-tiled pass over the rows of ``dT``."""
+    y0[:nb] = 0.0
+    y1[:nb] = 0.0
+    y2[:nb] = 0.0
+    y3[:nb] = 0.0
+    for i in range(0, j + 4, 4):
+        e0, e1, e2, e3 = dT[i], dT[i + 1], dT[i + 2], dT[i + 3]
+        p00, p01, p02, p03 = P[i, j], P[i, j + 1], P[i, j + 2], P[i, j + 3]
+        p10, p11, p12, p13 = P[i + 1, j], P[i + 1, j + 1], P[i + 1, j + 2], P[i + 1, j + 3]
+        p20, p21, p22, p23 = P[i + 2, j], P[i + 2, j + 1], P[i + 2, j + 2], P[i + 2, j + 3]
+        p30, p31, p32, p33 = P[i + 3, j], P[i + 3, j + 1], P[i + 3, j + 2], P[i + 3, j + 3]
+        for b in range(nb):
+            a0, a1, a2, a3 = e0[b], e1[b], e2[b], e3[b]
+            y0[b] += a0 * p00 + a1 * p10 + a2 * p20 + a3 * p30
+            y1[b] += a0 * p01 + a1 * p11 + a2 * p21 + a3 * p31
+            y2[b] += a0 * p02 + a1 * p12 + a2 * p22 + a3 * p32
+            y3[b] += a0 * p03 + a1 * p13 + a2 * p23 + a3 * p33
+
+
+@njit(**JIT)
 def log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, logp):
-    """``logp[k, :nb]`` = log N(x | means[k], P_k) + offset[k], P_k = ``prec[k]``
-    (``prec[0]`` for every k when tied, ``prec.shape[0] == 1``) upper triangular, all
-    padded to Dp; ``Y`` (4, >= nb) scratch."""
+    """``logp[k, :nb]`` = log N(x | means[k], P_k) + offset[k], P_k = ``prec[k]`` upper
+    triangular, all padded to Dp; ``Y`` (4, >= nb) scratch."""
     n_padded = xT.shape[0]
     y0, y1, y2, y3 = Y[0], Y[1], Y[2], Y[3]
     for k in range(means.shape[0]):
-        P = prec[0] if prec.shape[0] == 1 else prec[k]
         centre(xT, nb, means[k], dT)
         row = logp[k]
         row[:nb] = 0.0
-        for j in range(0, n_padded, 4):  # y_q = sum_{i <= j+q} dT[i] P[i, j+q]
-            y0[:nb] = 0.0
-            y1[:nb] = 0.0
-            y2[:nb] = 0.0
-            y3[:nb] = 0.0
-            for i in range(0, j + 4, 4):
-                e0, e1, e2, e3 = dT[i], dT[i + 1], dT[i + 2], dT[i + 3]
-                p00, p01, p02, p03 = P[i, j], P[i, j + 1], P[i, j + 2], P[i, j + 3]
-                p10, p11, p12, p13 = P[i + 1, j], P[i + 1, j + 1], P[i + 1, j + 2], P[i + 1, j + 3]
-                p20, p21, p22, p23 = P[i + 2, j], P[i + 2, j + 1], P[i + 2, j + 2], P[i + 2, j + 3]
-                p30, p31, p32, p33 = P[i + 3, j], P[i + 3, j + 1], P[i + 3, j + 2], P[i + 3, j + 3]
-                for b in range(nb):
-                    a0, a1, a2, a3 = e0[b], e1[b], e2[b], e3[b]
-                    y0[b] += a0 * p00 + a1 * p10 + a2 * p20 + a3 * p30
-                    y1[b] += a0 * p01 + a1 * p11 + a2 * p21 + a3 * p31
-                    y2[b] += a0 * p02 + a1 * p12 + a2 * p22 + a3 * p32
-                    y3[b] += a0 * p03 + a1 * p13 + a2 * p23 + a3 * p33
+        for j in range(0, n_padded, 4):
+            _project_tile(dT, prec[k], j, nb, y0, y1, y2, y3)
             for b in range(nb):
                 row[b] += (y0[b] * y0[b] + y1[b] * y1[b]) + (y2[b] * y2[b] + y3[b] * y3[b])
+        _finish_log_prob(row, nb, n_features, offset[k])
+
+
+@njit(**JIT)
+def log_prob_tied(xT, nb, n_features, means, prec, center, offset, dT, YT, logp):
+    """Tied: ``logp[k, :nb]`` = log N(x | m_k, P) + offset[k] from ``Y = (x - center) P``,
+    projected once for the block into ``YT`` (Dp, >= nb), and ``means[k] = (m_k - center) P``;
+    P = ``prec[0]`` upper triangular, all padded to Dp."""
+    centre(xT, nb, center, dT)
+    for j in range(0, xT.shape[0], 4):
+        _project_tile(dT, prec[0], j, nb, YT[j], YT[j + 1], YT[j + 2], YT[j + 3])
+    for k in range(means.shape[0]):
+        m = means[k]
+        row = logp[k]
+        row[:nb] = 0.0
+        for j in range(0, xT.shape[0], 4):
+            y0, y1, y2, y3 = YT[j], YT[j + 1], YT[j + 2], YT[j + 3]
+            m0, m1, m2, m3 = m[j], m[j + 1], m[j + 2], m[j + 3]
+            for b in range(nb):
+                z0 = y0[b] - m0
+                z1 = y1[b] - m1
+                z2 = y2[b] - m2
+                z3 = y3[b] - m3
+                row[b] += (z0 * z0 + z1 * z1) + (z2 * z2 + z3 * z3)
         _finish_log_prob(row, nb, n_features, offset[k])
 
 

@@ -28,52 +28,64 @@ def slot_blocks(slot, n_slots, n_samples, block_size):
 
 
 @njit(**bk.JIT)
-def block_scratch(n_padded, n_samples, block_size):
+def block_scratch(n_padded, n_samples, block_size, tied):
     """Scratch columns ``width`` and the transposed block ``xT`` (zero padding rows),
-    its centred copy ``dT`` and the 4-row tile ``Y`` the log-prob kernels use."""
+    its centred copy ``dT`` and the projections ``Y`` the log-prob kernels use (a
+    4-row tile; tied: the whole projected block, Dp rows)."""
     width = min(block_size, n_samples)
-    return width, np.zeros((n_padded, width)), np.empty((n_padded, width)), np.empty((4, width))
+    return (width, np.zeros((n_padded, width)), np.empty((n_padded, width)),
+            np.empty((n_padded if tied else 4, width)))
 
 
 @njit(**bk.JIT)
-def _log_prob_slot(X_bytes, single, means, prec, offset, full, block_size, slot, n_slots, out):
+def log_probs(xT, nb, n_features, means, prec, center, offset, full, tied, dT, Y, out):
+    """``out[k, :nb]`` = log N(x | component k) + offset[k] for the loaded block."""
+    if tied:
+        bk.log_prob_tied(xT, nb, n_features, means, prec, center, offset, dT, Y, out)
+    elif full:
+        bk.log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, out)
+    else:
+        bk.log_prob_diag(xT, nb, means, prec[0], offset, out)
+
+
+@njit(**bk.JIT)
+def _log_prob_slot(X_bytes, single, means, prec, center, offset, full, tied, block_size, slot, n_slots, out):
     n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
-    width, xT, dT, Y = block_scratch(n_padded, n_samples, block_size)
+    width, xT, dT, Y = block_scratch(n_padded, n_samples, block_size, tied)
     logp = np.empty((n_components, width))
     first, end = slot_blocks(slot, n_slots, n_samples, block_size)
     for blk in range(first, end):
         r0 = blk * block_size
         nb = min(block_size, n_samples - r0)
         bk.load_transposed(X_bytes, single, r0, nb, xT)
-        if full:
-            bk.log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, logp)
-        else:
-            bk.log_prob_diag(xT, nb, means, prec[0], offset, logp)
+        log_probs(xT, nb, n_features, means, prec, center, offset, full, tied, dT, Y, logp)
         for b in range(nb):
             for k in range(n_components):
                 out[r0 + b, k] = logp[k, b]
 
 
 @njit(**PARALLEL_JIT)
-def log_prob(X_bytes, single, means, prec, offset, full, block_size, n_slots):
-    """(N, K) ``log N(x | mean_k, P_k) + offset[k]``. ``full`` (full/tied): ``means``
-    (K, Dp) and ``prec`` (K or 1, Dp, Dp) upper triangular, zero-padded to Dp, a multiple
-    of 4; else ``means`` (K, D) and ``prec`` (1, K, D) diagonal factors."""
+def log_prob(X_bytes, single, means, prec, center, offset, full, tied, block_size, n_slots):
+    """(N, K) ``log N(x | mean_k, P_k) + offset[k]``. ``full``: ``means`` (K, Dp) and
+    ``prec`` (K, Dp, Dp) upper triangular, zero-padded to Dp, a multiple of 4; ``tied``:
+    ``means`` (K, Dp) = (mean_k - center) P, ``prec`` (1, Dp, Dp) and ``center`` (Dp,);
+    else ``means`` (K, D) and ``prec`` (1, K, D) diagonal factors. ``center`` is unused
+    unless ``tied``."""
     out = np.empty((X_bytes.shape[0], means.shape[0]))
     for slot in prange(n_slots):
-        _log_prob_slot(X_bytes, single, means, prec, offset, full, block_size, slot, n_slots, out)
+        _log_prob_slot(X_bytes, single, means, prec, center, offset, full, tied, block_size, slot, n_slots, out)
     return out
 
 
 @njit(**bk.JIT)
-def _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
+def _stats_slot(X_bytes, single, resp, log_weights, means, prec, center, log_det, sample_weight, shift, full, tied,
                 block_size, slot, n_slots, nk, sum_x, sum_xx, loglik):
     """Fold one slot's blocks into its buffers. ``resp`` (N, K) given -> weighted
     responsibilities from it; ``resp`` empty -> computed from the parameters (E-step)."""
     n_samples, n_features = X_bytes.shape[0], bk.n_features_of(X_bytes, single)
     n_components, n_padded = means.shape
-    width, xT, dT, Y = block_scratch(n_padded, n_samples, block_size)
+    width, xT, dT, Y = block_scratch(n_padded, n_samples, block_size, tied)
     w = np.empty(width)
     total = np.empty(width)
     wr = np.empty((n_components, width))
@@ -85,10 +97,7 @@ def _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample
         bk.load_transposed(X_bytes, single, r0, nb, xT)
         bk.load_weights(sample_weight, r0, nb, w)
         if resp.shape[0] == 0:
-            if full:
-                bk.log_prob_full(xT, nb, n_features, means, prec, offset, dT, Y, wr)
-            else:
-                bk.log_prob_diag(xT, nb, means, prec[0], offset, wr)
+            log_probs(xT, nb, n_features, means, prec, center, offset, full, tied, dT, Y, wr)
             loglik[slot] += bk.normalise(wr, nb, w, Y[0], total)
         else:
             bk.load_resp(resp, r0, nb, w, wr)
@@ -99,22 +108,22 @@ def _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample
 
 
 @njit(**PARALLEL_JIT)
-def stats(X_bytes, single, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied, block_size,
-          nk, sum_x, sum_xx, loglik):
+def stats(X_bytes, single, resp, log_weights, means, prec, center, log_det, sample_weight, shift, full, tied,
+          block_size, nk, sum_x, sum_xx, loglik):
     """Per-slot sufficient statistics, added into the zeroed slot buffers ``nk`` (S, K),
     ``sum_x`` (S, K, Dp), ``sum_xx`` (S, K or 1 when ``tied``, Dp, Dp full / D, 1 diag)
     and ``loglik`` (S,), S = ``n_slots``; the caller sums the slots in order.
 
     ``resp`` (N, K): given responsibilities (``loglik`` stays 0); empty (0, K): E-step
-    under ``log_weights``, ``means``, ``prec``, ``log_det``. ``full``: ``means`` (K, Dp),
-    ``prec`` (K or 1, Dp, Dp) upper triangular and ``shift`` (K or 1 when ``tied``, Dp)
-    zero-padded to Dp (a multiple of 4); only the upper triangle of ``sum_xx`` is filled.
-    Otherwise ``prec`` (1, K, D) and ``shift`` (K, D).
+    under ``log_weights``, ``means``, ``prec``, ``center``, ``log_det`` (as in
+    :func:`log_prob`). ``full``: ``shift`` (K or 1 when ``tied``, Dp) zero-padded to Dp
+    (a multiple of 4); only the upper triangle of ``sum_xx`` is filled. Otherwise
+    ``shift`` (K, D).
     """
     n_slots = nk.shape[0]
     for slot in prange(n_slots):
-        _stats_slot(X_bytes, single, resp, log_weights, means, prec, log_det, sample_weight, shift, full, tied,
-                    block_size, slot, n_slots, nk, sum_x, sum_xx, loglik)
+        _stats_slot(X_bytes, single, resp, log_weights, means, prec, center, log_det, sample_weight, shift, full,
+                    tied, block_size, slot, n_slots, nk, sum_x, sum_xx, loglik)
 
 
 @njit(**bk.JIT)
