@@ -156,7 +156,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """The data source of the training data; sets ``n_features_in_`` (and
         ``feature_names_in_``); checks there are enough samples for n_components."""
         if _in_memory(X):
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, ensure_all_finite=False)
             source = as_source(X, sample_weight)
         else:  # memmaps, out-of-core and dask arrays, chunk iterators, fastem data sources
             source = as_source(X, sample_weight, min_samples=2)
@@ -180,7 +180,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _minibatch_source(self, X, sample_weight):
         """The data source of a minibatch for a model that already has parameters."""
         if _in_memory(X):
-            return as_source(validate_data(self, X, dtype=[np.float64, np.float32], reset=False), sample_weight)
+            return as_source(validate_data(self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False),
+                             sample_weight)
         source = as_source(X, sample_weight)
         if source.n_features != self.n_features_in_:
             raise ValueError(
@@ -237,7 +238,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         one piece (arrays) or chunk by chunk (memmaps, h5py/zarr, dask, chunk iterators)."""
         check_is_fitted(self)
         if _in_memory(X):
-            yield self._weighted_log_prob(validate_data(self, X, reset=False)), None
+            yield self._weighted_log_prob(validate_data(self, X, reset=False, ensure_all_finite=False)), None
             return
         source = as_source(X)
         if source.n_features != self.n_features_in_:
