@@ -113,3 +113,13 @@ def test_float32_X_stays_float32_without_copy():
     source = ArraySource(X)
     assert source.X.dtype == np.float32 and source.dtype == np.float32
     assert np.shares_memory(source.X, X), "a C-contiguous float32 X must not be copied"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_X_whose_sum_overflows_is_accepted(dtype):
+    """The finiteness check's fast path (one sum) overflows here; the elementwise scan
+    that follows must accept the data, and still find a NaN placed after the overflow."""
+    X = np.full((8, 2), np.finfo(dtype).max / 2, dtype=dtype)
+    assert ArraySource(X).X is X
+    with pytest.raises(ValueError, match=r"X contains NaN or infinity.*\(7, 1\)"):
+        ArraySource(_set(X, (7, 1), np.nan))
