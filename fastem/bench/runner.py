@@ -11,7 +11,7 @@ from .cost import cost
 from .implementations import FIT_ITERATIONS, REFERENCE, SKLEARN, Implementation
 from .problems import Config, make_problem
 from .roofline import Roofline
-from .timing import Timing, time_call
+from .timing import SETTLE_SECONDS, Timing, time_call
 
 
 @dataclass
@@ -125,7 +125,7 @@ def run(configs: Iterable[Config], rows: list[Implementation], threads: Iterable
             progress(f"{row.id} {config.label} threads={n_threads}")
         with threadpool_limits(limits=n_threads):
             fn = row.prepare(problem, n_threads, max_iter)
-            timing = time_call(fn, min_time=min_time, min_repeats=min_repeats)
+            timing = time_call(fn, min_time=min_time, min_repeats=min_repeats, settle=SETTLE_SECONDS)
         results.append(make_result(row, config, n_threads, timing, roofline, max_iter))
     fill_ratios(results)
     return results, skipped
