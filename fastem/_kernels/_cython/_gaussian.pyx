@@ -92,7 +92,7 @@ cdef struct Model:
     const double* means      # (K, D); full/tied: (means - center) @ P; unused by the expanded form
     const double* prec       # full (K, D, D), tied (D, D); expanded: W (n_quad + D, K), see _log_prob_block
     const double* center     # (D,) the data's centring c0 (all types)
-    const double* cst        # (K,) log weight + log det - D/2 log(2 pi) (diag/spherical: + W's constant)
+    const double* cst        # (K,) log weight + log det - D/2 log(2 pi) (expanded: + W's constant)
     # statistics
     const double* shift      # (K, D); tied (D,); unused by diag/spherical (moments around center)
     const double* sample_weight  # (N,) or NULL
@@ -103,7 +103,7 @@ cdef struct Scratch:
     Py_ssize_t ld
     double* xt       # (D, ld) transposed block
     double* work     # (D, ld) centred block; full statistics: (ld, D + 1) row-major; expanded: A (ld, F)
-    double* y        # (G D, ld) projected block (full/tied); (ld, K) row-major log-probs (diag/spherical)
+    double* y        # (G D, ld) projected block (direct full/tied)
     double* lp       # (K, ld) log-probs, then weighted responsibilities
     double* row_a    # (ld,)
     double* row_b    # (ld,)
@@ -118,8 +118,8 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     in a parallel block); ``xt`` is NULL when allocation failed."""
     cdef Scratch s
     s.ld = ld
-    # y: full/tied projections (G D, ld); expanded: row-major log-probs (ld, K)
-    cdef Py_ssize_t D = m.n_features, K = m.n_components, GD = max(_group_size(m) * D, K)
+    cdef Py_ssize_t D = m.n_features, K = m.n_components
+    cdef Py_ssize_t GD = 0 if _is_expanded(m) else _group_size(m) * D  # rows of y
     cdef Py_ssize_t W = max(2 * D, _n_expanded(m))  # columns of work
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
     s.xt = <double*> malloc(((D + W + GD + K + 3) * ld + _mom_size(m)) * sizeof(double))
@@ -251,8 +251,9 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
 
     Full/tied: Y = (X - center) [P_k0 .. P_k1] is one GEMM per group of components,
     then ||Y_k - (mean_k - center) P_k||^2 (m.means holds the latter). Direct diag and
-    spherical: sum_d ((x_d - mean_kd) P_kd)**2 (m.prec holds P as (K, D)). Expanded form: cst + A W for the block's A (s.work), with W[:, k] the coefficients
-    of -||(x - mean_k) P_k||**2 / 2 on the features of A and its constant term in cst
+    spherical: sum_d ((x_d - mean_kd) P_kd)**2 (m.prec holds P as (K, D)). Expanded
+    form: cst + A W for the block's A (s.work), with W[:, k] the coefficients of
+    -||(x - mean_k) P_k||**2 / 2 on the features of A and its constant term in cst
     (cython_backend._log_prob_params).
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
