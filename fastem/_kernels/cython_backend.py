@@ -190,7 +190,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     center, turned into ``sum_xx`` and recentred on ``shift`` here."""
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
-    n_quad = {"full": n_features * (n_features + 1) // 2, "diag": n_features, "spherical": 1}.get(covariance_type)
+    n_quad = params[1].size // n_components - n_features  # W is (n_quad + D, K) when expanded
     size_xx = n_components * n_quad if expanded else {
         "full": n_components * n_features**2, "tied": n_features**2}.get(covariance_type, n_components * n_features)
     n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1) + 1)
