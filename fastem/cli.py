@@ -76,7 +76,7 @@ def _add_bench_parser(subparsers) -> None:
                     "selection; '% roofline' is the floor max(bytes/bandwidth, flops/GEMM rate, exps/exp rate), "
                     "with ceilings measured in the same run, over the measured time.")
     p.add_argument("--quick", action="store_true",
-                   help="an overview in about a minute: N=2e4, 16x8,16x32, full,diag, float64, em_stats and fit "
+                   help="an overview in 20-40 s: N=2e4, 16x8,16x32, full,diag, float64, em_stats and fit "
                         "(3 iterations), best of 2, all threads (explicit options still override)")
     p.add_argument("--n", type=_counts, help="sample counts, e.g. 1e4,1e5 (default 1e4)")
     p.add_argument("--large", action="store_true",
