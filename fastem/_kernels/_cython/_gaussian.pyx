@@ -99,8 +99,9 @@ cdef struct Model:
 
 
 cdef struct Scratch:
-    # per-thread buffers; ld = leading dimension (>= rows per block, padded)
+    # per-thread buffers; ld = leading dimension (>= rows per block, padded to 64 bytes)
     Py_ssize_t ld
+    void* base       # the allocation the buffers below are carved from (see _scratch_alloc)
     double* xt       # (D, ld) transposed block
     double* work     # (D, ld) centred block; full statistics: (ld, D + 1) row-major; expanded: A (ld, F)
     double* y        # (G D, ld) projected block (direct full/tied)
@@ -115,21 +116,27 @@ cdef struct Scratch:
 
 cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     """Per-thread buffers (returned by value so that each thread's copy is private
-    in a parallel block); ``xt`` is NULL when allocation failed."""
+    in a parallel block); ``xt`` is NULL when allocation failed.
+
+    One allocation, its buffers aligned to 64 bytes (cache lines, AVX-512 vectors) and
+    padded by a cache line at both ends, so that no line is shared with another thread's
+    scratch (the threads' allocations may be neighbours on the heap)."""
     cdef Scratch s
     s.ld = ld
     cdef Py_ssize_t D = m.n_features, K = m.n_components
     cdef Py_ssize_t GD = 0 if _is_expanded(m) else _group_size(m) * D  # rows of y
     cdef Py_ssize_t W = max(2 * D, _n_expanded(m))  # columns of work
+    cdef size_t n_bytes = ((D + W + GD + K + 3) * ld + _mom_size(m)) * sizeof(double)
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
-    s.xt = <double*> malloc(((D + W + GD + K + 3) * ld + _mom_size(m)) * sizeof(double))
+    s.base = malloc(n_bytes + 3 * 64)
     s.idx = <int*> malloc(ld * sizeof(int))
-    if s.xt == NULL or s.idx == NULL:
-        free(s.xt)
+    if s.base == NULL or s.idx == NULL:
+        free(s.base)
         free(s.idx)
-        s.xt = NULL
+        s.base = s.xt = NULL
         s.idx = NULL
         return s
+    s.xt = <double*> ((<size_t> s.base + 127) & ~(<size_t> 63))
     s.work = s.xt + D * ld
     s.y = s.work + W * ld
     s.lp = s.y + GD * ld
@@ -149,7 +156,7 @@ cdef inline Py_ssize_t _mom_size(const Model* m) noexcept nogil:
 
 
 cdef void _scratch_free(Scratch* s) noexcept nogil:
-    free(s.xt)
+    free(s.base)
     free(s.idx)
 
 
