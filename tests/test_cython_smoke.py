@@ -85,12 +85,15 @@ def form(request, monkeypatch) -> str:
 
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("n_samples", [1, 15, 16, 17])
+@pytest.mark.parametrize("n_features", [4, 5])  # around the expanded form's short-row load (D <= 4)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=lambda d: d.__name__)
 @pytest.mark.parametrize("covariance_type", EXPANDABLE)
 @pytest.mark.parametrize("function, weighted", [("gaussian_log_prob", False), ("e_step", False),
                                                 ("em_stats", False), ("em_stats", True)])
-def test_both_forms_match_reference(form, function, weighted, covariance_type, dtype, n_samples, n_threads):
-    problem = make_problem(covariance_type, n_samples, n_features=4, n_components=3, dtype=dtype, weighted=weighted)
+def test_both_forms_match_reference(form, function, weighted, covariance_type, dtype, n_features, n_samples,
+                                    n_threads):
+    problem = make_problem(covariance_type, n_samples, n_features=n_features, n_components=3, dtype=dtype,
+                           weighted=weighted)
     actual = call_kernel(function, problem, backend="cython", n_threads=n_threads, block_size=16)
     expected = call_kernel(function, problem, backend="numpy")
     if function == "em_stats":

@@ -187,6 +187,28 @@ cdef void _load_expanded(const floating* X, Py_ssize_t n, const Model* m, double
     cdef double* q
     cdef double* z
     cdef double c
+    if D <= 4:  # short rows: one pass per column (per-row loops this short cost more than their work)
+        for d in range(D):
+            c = m.center[d]
+            for i in range(n):
+                a[i * F + Q + d] = X[i * D + d] - c
+        z = a + Q
+        if m.cov == SPHERICAL:
+            for i in range(n):
+                a[i * F] = 0.0
+            for d in range(D):
+                for i in range(n):
+                    a[i * F] += z[i * F + d] * z[i * F + d]
+            return
+        q = a  # diag: column d holds z_d z_d; full: the lower triangle's (d, e) row by row
+        for d in range(D):
+            for e in range(d + 1):
+                if m.cov == DIAG and e != d:
+                    continue
+                for i in range(n):
+                    q[i * F] = z[i * F + d] * z[i * F + e]
+                q += 1
+        return
     for i in range(n):
         row = X + i * D
         q = a + i * F
