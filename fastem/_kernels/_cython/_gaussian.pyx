@@ -125,7 +125,7 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     s.ld = ld
     cdef Py_ssize_t D = m.n_features, K = m.n_components
     cdef Py_ssize_t GD = 0 if _is_expanded(m) else _group_size(m) * D  # rows of y
-    cdef Py_ssize_t W = max(2 * D, _n_expanded(m))  # columns of work
+    cdef Py_ssize_t W = _n_expanded(m) if _is_expanded(m) else D + 1  # columns of work
     cdef size_t n_bytes = ((D + W + GD + K + 3) * ld + _mom_size(m)) * sizeof(double)
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
     s.base = malloc(n_bytes + 3 * 64)
