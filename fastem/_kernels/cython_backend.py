@@ -243,6 +243,7 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     plus ``loglik = sum_i w_i log p(x_i)``. Never allocates an (N, K) array."""
     with np.errstate(divide="ignore"):  # weight 0: log weight -inf, responsibility 0
         log_weights = np.log(weights)
+    shift = np.asarray(shift, dtype=np.float64)
     params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, log_weights,
-                                        None if covariance_type == "tied" else np.asarray(shift, dtype=np.float64))
+                                        None if covariance_type == "tied" else shift)
     return _stats(X, None, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)
