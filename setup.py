@@ -86,8 +86,10 @@ native = os.environ.get("FASTEM_NATIVE", "0") not in ("", "0")
 if native:
     compile_args.append("-march=native")
 
-# (module suffix, extra flags): ISA variants of _gaussian, chosen at import time by
-# fastem._kernels.cython_backend from numpy's CPU feature detection
+#: the Cython kernel modules (fastem/_kernels/_cython/<name>.pyx)
+KERNEL_MODULES = ["_gaussian", "_kmeans"]
+# (module suffix, extra flags): ISA variants of each kernel module, chosen at import time
+# by fastem._kernels._isa from numpy's CPU feature detection
 ISA_VARIANTS = [
     ("", []),
     ("_avx2", ["-mavx2", "-mfma"]),
@@ -97,13 +99,14 @@ is_x86_64 = sysconfig.get_platform().endswith(("x86_64", "amd64")) and sys.platf
 
 extensions = [
     Extension(
-        f"fastem._kernels._cython._gaussian{suffix}",
-        [f"fastem/_kernels/_cython/_gaussian{suffix}.pyx"],
+        f"fastem._kernels._cython.{module}{suffix}",
+        [f"fastem/_kernels/_cython/{module}{suffix}.pyx"],
         include_dirs=[np.get_include()],
         extra_compile_args=compile_args + flags,
         extra_link_args=link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
     )
+    for module in KERNEL_MODULES
     for suffix, flags in ISA_VARIANTS
     if not suffix or (is_x86_64 and not native and compiler_accepts(flags))
 ]

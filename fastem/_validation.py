@@ -158,3 +158,42 @@ def check_block_size(block_size) -> int:
     if not isinstance(block_size, numbers.Integral) or block_size < 1:
         raise ValueError(f"block_size must be a positive int, got {block_size!r}")
     return int(block_size)
+
+
+def check_centers(centers, n_features: int, name: str = "centers") -> np.ndarray:
+    """(K, D) finite float64 centres, K >= 1."""
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    if centers.ndim != 2 or centers.shape[0] < 1 or centers.shape[1] != n_features:
+        raise ValueError(f"{name} must have shape (n_centers >= 1, {n_features}), got {centers.shape}")
+    check_finite(centers, name)
+    return centers
+
+
+def check_x_mean(x_mean, X: np.ndarray) -> np.ndarray:
+    """(D,) finite centring offset in X's dtype (None: zeros)."""
+    if x_mean is None:
+        return np.zeros(X.shape[1], dtype=X.dtype)
+    x_mean = np.ascontiguousarray(x_mean, dtype=X.dtype)
+    if x_mean.shape != (X.shape[1],):
+        raise ValueError(f"x_mean must have shape ({X.shape[1]},), got {x_mean.shape}")
+    check_finite(x_mean, "x_mean")
+    return x_mean
+
+
+def check_state(a, n_samples: int, dtype, name: str) -> np.ndarray:
+    """A per-row in/out array: exactly (N,) C-contiguous, writeable, of ``dtype`` (it is
+    updated in place, so it is never converted)."""
+    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != (n_samples,) \
+            or not a.flags.c_contiguous or not a.flags.writeable:
+        got = f"{type(a).__name__} {getattr(a, 'dtype', '')} {getattr(a, 'shape', '')}"
+        raise ValueError(f"{name} must be a writeable C-contiguous ({n_samples},) {np.dtype(dtype)} array, got {got}")
+    return a
+
+
+def check_nonnegative(a, shape: tuple, name: str) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    if not (a >= 0).all():  # also rejects NaN
+        raise ValueError(f"{name} must be >= 0 (and not NaN)")
+    return a

@@ -24,6 +24,7 @@ import numpy as np
 from . import _validation as v
 from ._threads import effective_n_threads
 from .reference import data_shift, default_shift
+from .reference_kmeans import KMeansStats
 from .suff_stats import SuffStats
 
 __all__ = [
@@ -34,6 +35,11 @@ __all__ = [
     "em_stats",
     "gaussian_log_prob",
     "get_backend",
+    "get_kmeans_backend",
+    "kmeans_assign",
+    "kmeans_bounded_assign",
+    "kmeans_plusplus_pots",
+    "kmeans_update_closest",
     "logsumexp",
     "suff_stats",
 ]
@@ -49,12 +55,19 @@ _BACKEND_MODULES = {
 #: "auto" takes the first available backend in this order, per covariance type.
 AUTO_ORDER = {ct: ("cython", "numba", "numpy") for ct in ("full", "tied", "diag", "spherical")}
 
+#: k-means backends: the same names, one module each
+_KMEANS_MODULES = {
+    "cython": "fastem._kernels.cython_kmeans",
+    "numba": "fastem._kernels.numba_kmeans",
+    "numpy": "fastem.reference_kmeans",
+}
+
 _import_errors: dict[str, str] = {}
 
 
-def _load(name: str):
+def _load(name: str, modules: dict = _BACKEND_MODULES):
     try:
-        return importlib.import_module(_BACKEND_MODULES[name])
+        return importlib.import_module(modules[name])
     except ImportError as exc:
         _import_errors[name] = f"{type(exc).__name__}: {exc}"
         return None
@@ -184,3 +197,97 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     if not (np.isfinite(stats.loglik) and np.isfinite(stats.sum_xx).all()):
         v.check_finite(X, "X")  # raises, naming the first non-finite entry
     return stats
+
+
+# ------------------------------------------------------------------------- k-means
+# A Lloyd step is hard-assignment EM: the same blocked, deterministic pass with the
+# nearest centre instead of responsibilities. Coordinates are centred: rows are
+# ``X - x_mean`` (formed in X's dtype; ``x_mean`` defaults to 0) and centres live there.
+
+
+def get_kmeans_backend(backend: str = "auto"):
+    """The k-means backend module for ``backend`` ("auto": the first that imports)."""
+    if backend == "auto":
+        for name in _KMEANS_MODULES:
+            module = _load(name, _KMEANS_MODULES)
+            if module is not None:
+                return module
+    if backend not in _KMEANS_MODULES:
+        raise ValueError(f"backend must be 'auto' or one of {list(_KMEANS_MODULES)}, got {backend!r}")
+    module = _load(backend, _KMEANS_MODULES)
+    if module is None:
+        raise ImportError(f"fastem backend {backend!r} is not available: {_import_errors[backend]}")
+    return module
+
+
+def _check_kmeans(X, centers, x_mean, sample_weight=None, centers_name="centers"):
+    X = v.check_X(X)
+    centers = v.check_centers(centers, X.shape[1], centers_name)
+    x_mean = v.check_x_mean(x_mean, X)
+    return X, centers, x_mean, v.check_sample_weight(sample_weight, X.shape[0])
+
+
+def kmeans_assign(X, centers, sample_weight=None, labels=None, *, x_mean=None, backend: str = "auto",
+                  n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.ndarray, KMeansStats]:
+    """Lloyd's assignment: the nearest centre of every row (ties: the lowest index) and,
+    in the same pass, per-centre weights, member counts, weighted sums of ``X - x_mean``
+    and the inertia. No (N, K) array.
+
+    X (N, D) float32/float64; centers (K, D) (centred coordinates); labels: (N,) int32
+    written in place (its previous content counts ``n_changed``), or None for a new
+    array. Returns ``(labels, KMeansStats)``.
+    """
+    X, centers, x_mean, sample_weight = _check_kmeans(X, centers, x_mean, sample_weight)
+    labels = np.full(X.shape[0], -1, dtype=np.int32) if labels is None else v.check_state(labels, X.shape[0], np.int32, "labels")
+    stats = get_kmeans_backend(backend).kmeans_assign(X, x_mean, sample_weight, centers, labels,
+                                                      **_options(n_threads, block_size))
+    return labels, stats
+
+
+def kmeans_bounded_assign(X, centers, labels, upper, lower, half_gap, shifts, margin: float = 0.0,
+                          sample_weight=None, *, x_mean=None, backend: str = "auto", n_threads: int | None = None,
+                          block_size: int = DEFAULT_BLOCK_SIZE) -> KMeansStats:
+    """Hamerly's exact assignment: the labels of :func:`kmeans_assign`, computing all K
+    distances only for rows whose bounds do not settle their centre.
+
+    labels (N,) int32 (-1: unassigned), upper and lower (N,) float64 bounds on the
+    distance to the own / every other centre, all updated in place; shifts (K,): how
+    far each centre moved since the bounds were set; half_gap (K,): half the distance
+    from each centre to its nearest other one; margin >= 0 absorbs the bounds' rounding.
+    Returns the changes of nk, n_members and sum_x (inertia NaN).
+    """
+    X, centers, x_mean, sample_weight = _check_kmeans(X, centers, x_mean, sample_weight)
+    n_samples, n_centers = X.shape[0], centers.shape[0]
+    labels = v.check_state(labels, n_samples, np.int32, "labels")
+    upper = v.check_state(upper, n_samples, np.float64, "upper")
+    lower = v.check_state(lower, n_samples, np.float64, "lower")
+    if labels.max(initial=-1) >= n_centers or labels.min(initial=0) < -1:
+        raise ValueError(f"labels must lie in [-1, {n_centers - 1}]")
+    half_gap = v.check_nonnegative(half_gap, (n_centers,), "half_gap")
+    shifts = v.check_nonnegative(shifts, (n_centers,), "shifts")
+    if not (np.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be finite and >= 0, got {margin!r}")
+    return get_kmeans_backend(backend).kmeans_bounded_assign(
+        X, x_mean, sample_weight, centers, half_gap, shifts, float(margin), labels, upper, lower,
+        **_options(n_threads, block_size))
+
+
+def kmeans_plusplus_pots(X, closest_sq, candidates, sample_weight=None, *, x_mean=None, backend: str = "auto",
+                         n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+    """(L,) float64 k-means++ potential ``sum_i w_i min(closest_sq_i, ||z_i - c_l||^2)``
+    after adding each candidate centre c_l (candidates (L, D), centred coordinates)."""
+    X, candidates, x_mean, sample_weight = _check_kmeans(X, candidates, x_mean, sample_weight, "candidates")
+    closest_sq = v.check_state(closest_sq, X.shape[0], np.float64, "closest_sq")
+    return get_kmeans_backend(backend).kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates,
+                                                            **_options(n_threads, block_size))
+
+
+def kmeans_update_closest(X, closest_sq, center, *, x_mean=None, backend: str = "auto",
+                          n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+    """``closest_sq`` (N,) float64 in place: ``min(closest_sq, ||z_i - center||^2)``."""
+    X, center, x_mean, _ = _check_kmeans(X, np.atleast_2d(center), x_mean, None, "center")
+    if center.shape[0] != 1:
+        raise ValueError(f"center must have shape (n_features,), got {center.shape}")
+    closest_sq = v.check_state(closest_sq, X.shape[0], np.float64, "closest_sq")
+    get_kmeans_backend(backend).kmeans_update_closest(X, x_mean, closest_sq, center[0],
+                                                      **_options(n_threads, block_size))

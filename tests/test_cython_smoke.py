@@ -14,13 +14,14 @@ from fastem import reference as ref
 from fastem.gaussian import precisions_cholesky_from_covariances
 
 cython_backend = pytest.importorskip("fastem._kernels.cython_backend")
+from fastem._kernels import _isa  # noqa: E402  (after the skip: it is part of the compiled backend)
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 def _runnable_builds():
-    features = cython_backend._cpu_features()
-    for isa, needs in cython_backend.ISA_VARIANTS.items():
+    features = _isa.cpu_features()
+    for isa, needs in _isa.ISA_VARIANTS.items():
         if all(features.get(f) for f in needs):
             name = "_gaussian" if isa == "baseline" else f"_gaussian_{isa}"
             try:

@@ -8,55 +8,15 @@ results are bit-identical for any ``n_threads``.
 """
 from __future__ import annotations
 
-import importlib
-import os
-
 import numpy as np
 
 from .._threads import blas_single_threaded
 from ..gaussian import log_det_cholesky
 from ..online import recentre
 from ..suff_stats import SuffStats
+from ._isa import import_kernels
 
-#: Builds of the same kernels (setup.py), best first, with the CPU features (numpy's
-#: names) each needs. ``FASTEM_CYTHON_ISA=baseline|avx2|avx512`` forces one.
-ISA_VARIANTS = {
-    "avx512": ("AVX512_SKX", "AVX2", "FMA3"),
-    "avx2": ("AVX2", "FMA3"),
-    "baseline": (),
-}
-
-
-def _cpu_features() -> dict:
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:  # numpy < 2
-        try:
-            from numpy.core._multiarray_umath import __cpu_features__
-        except ImportError:
-            return {}
-    return __cpu_features__
-
-
-def _import_kernels():
-    """(module, ISA name): the best kernel build this CPU runs."""
-    forced = os.environ.get("FASTEM_CYTHON_ISA")
-    if forced is not None and forced not in ISA_VARIANTS:
-        raise ImportError(f"FASTEM_CYTHON_ISA must be one of {list(ISA_VARIANTS)}, got {forced!r}")
-    features = _cpu_features()
-    for isa, needs in ISA_VARIANTS.items():
-        if forced not in (None, isa) or not all(features.get(f) for f in needs):
-            continue
-        name = "_gaussian" if isa == "baseline" else f"_gaussian_{isa}"
-        try:
-            return importlib.import_module(f"{__package__}._cython.{name}"), isa
-        except ImportError:
-            if forced is not None or isa == "baseline":
-                raise
-    raise ImportError("no fastem Cython kernel build matches this CPU")
-
-
-_gaussian, ISA = _import_kernels()
+_gaussian, ISA = import_kernels("_gaussian")
 
 LOG_2PI = np.log(2 * np.pi)
 #: Upper bound on the number of slots (units of deterministic reduction, each with its
