@@ -83,10 +83,11 @@ cdef inline void _fold(double* nk, long long* members, double* sum_x, Py_ssize_t
         sum_x[k * D + d] += sw * z[d]
 
 
-cdef inline void _slot_rows(const Problem* p, Py_ssize_t slot, Py_ssize_t* start, Py_ssize_t* stop) noexcept nogil:
+cdef inline Py_ssize_t _slot_start(const Problem* p, Py_ssize_t slot) noexcept nogil:
+    """First row of ``slot`` (slot ``n_slots`` gives N). The caller assigns the result:
+    Cython makes a variable thread-private in ``prange`` only when it is assigned there."""
     cdef Py_ssize_t n_blocks = (p.n_samples + p.block_size - 1) // p.block_size
-    start[0] = (slot * n_blocks // p.n_slots) * p.block_size
-    stop[0] = min(((slot + 1) * n_blocks // p.n_slots) * p.block_size, p.n_samples)
+    return min((slot * n_blocks // p.n_slots) * p.block_size, p.n_samples)
 
 
 cdef Problem _problem(Py_ssize_t N, Py_ssize_t D, const double[:, ::1] centers_t, const double[::1] sample_weight,
@@ -140,7 +141,8 @@ def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
             if work != NULL:
-                _slot_rows(&p, slot, &start, &stop)
+                start = _slot_start(&p, slot)
+                stop = _slot_start(&p, slot + 1)
                 for i in range(start, stop):
                     _centre_row(&X[i, 0], &x_mean[0], D, work)
                     _sq_distances(work, p.centers_t, D, K, work + D)
@@ -187,7 +189,8 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
             if work != NULL:
-                _slot_rows(&p, slot, &start, &stop)
+                start = _slot_start(&p, slot)
+                stop = _slot_start(&p, slot + 1)
                 for i in range(start, stop):
                     old = labels[i]
                     if old >= 0:
@@ -243,7 +246,8 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
             if work != NULL:
-                _slot_rows(&p, slot, &start, &stop)
+                start = _slot_start(&p, slot)
+                stop = _slot_start(&p, slot + 1)
                 for i in range(start, stop):
                     _centre_row(&X[i, 0], &x_mean[0], D, work)
                     _sq_distances(work, p.centers_t, D, L, work + D)
@@ -275,7 +279,8 @@ def update_closest(const floating[:, ::1] X, const floating[::1] x_mean, double[
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="static"):
             if work != NULL:
-                _slot_rows(&p, slot, &start, &stop)
+                start = _slot_start(&p, slot)
+                stop = _slot_start(&p, slot + 1)
                 for i in range(start, stop):
                     _centre_row(&X[i, 0], &x_mean[0], D, work)
                     d2 = _sq_distance_to(work, p.centers_t, D, 1, 0)

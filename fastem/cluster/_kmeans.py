@@ -1,0 +1,87 @@
+"""k-means as scikit-learn's ``KMeans(n_clusters, n_init=1, random_state)`` computes it,
+on fastem's compiled kernels: k-means++ seeding, then Lloyd's iterations with exact
+(Hamerly) bounds.
+
+Same data preparation as scikit-learn 1.9: X is centred on its mean (here row by row
+inside the kernels, without a copy of X), the tolerance is ``tol`` times the mean
+feature variance, ``max_iter=300``; so from the same ``random_state`` the labels and
+centres are scikit-learn's, except where two distances tie to rounding (the kernels sum
+``(x - c) ** 2`` directly, scikit-learn expands it; float32 data: scikit-learn also
+accumulates the centres in float32, fastem in float64).
+"""
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from .._validation import check_sample_weight, check_X
+from ._lloyd import lloyd
+from ._seeding import kmeans_plusplus
+
+#: rows at a time for the variance behind the tolerance (no (N, D) temporary)
+_VARIANCE_BLOCK_ROWS = 65536
+
+
+class KMeansFit(NamedTuple):
+    """labels (N,) int32, cluster_centers (K, D) float64, inertia (NaN when not
+    computed), n_iter."""
+
+    labels: np.ndarray
+    cluster_centers: np.ndarray
+    inertia: float
+    n_iter: int
+
+
+def kmeans(X, n_clusters: int, *, sample_weight=None, random_state=None, max_iter: int = 300, tol: float = 1e-4,
+           compute_inertia: bool = True, backend: str = "auto", n_threads: int | None = None) -> KMeansFit:
+    """One k-means run (k-means++ seeding, Lloyd with exact bounds) on X (N, D); the
+    result of ``sklearn.cluster.KMeans(n_clusters, n_init=1, random_state=random_state,
+    max_iter=max_iter, tol=tol).fit(X, sample_weight=sample_weight)``.
+
+    Warns ``ConvergenceWarning`` as scikit-learn does when fewer than ``n_clusters``
+    distinct clusters are found (duplicate rows).
+    """
+    X = check_X(X)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0])
+    if X.shape[0] < n_clusters:
+        raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
+    return fit_kmeans(X, n_clusters, sample_weight, check_random_state(random_state), max_iter=max_iter, tol=tol,
+                      compute_inertia=compute_inertia, backend=backend, n_threads=n_threads)
+
+
+def fit_kmeans(X: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
+               random_state: np.random.RandomState, *, max_iter: int, tol: float, compute_inertia: bool,
+               backend: str, n_threads: int | None) -> KMeansFit:
+    """:func:`kmeans` on validated input (X C-contiguous finite float32/float64,
+    sample_weight float64 or None)."""
+    x_mean = X.mean(axis=0)  # in X's dtype, as scikit-learn's X.mean(axis=0)
+    centers, _ = kmeans_plusplus(X, x_mean, n_clusters, sample_weight, random_state, backend=backend,
+                                 n_threads=n_threads)
+    result = lloyd(X, x_mean, sample_weight, centers, max_iter=max_iter, tol=tolerance(X, tol),
+                   compute_inertia=compute_inertia, backend=backend, n_threads=n_threads)
+    distinct = np.count_nonzero(np.bincount(result.labels, minlength=n_clusters))
+    if distinct < n_clusters:
+        warnings.warn(
+            f"Number of distinct clusters ({distinct}) found smaller than n_clusters ({n_clusters}). "
+            "Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return KMeansFit(result.labels, result.centers + x_mean, result.inertia, result.n_iter)
+
+
+def tolerance(X: np.ndarray, tol: float) -> float:
+    """scikit-learn's ``_tolerance``: ``tol`` times the mean of the feature variances,
+    accumulated in float64 over blocks of rows."""
+    if tol == 0:
+        return 0.0
+    mean = X.mean(axis=0, dtype=np.float64)
+    squares = np.zeros(X.shape[1])
+    for start in range(0, X.shape[0], _VARIANCE_BLOCK_ROWS):
+        centred = X[start:start + _VARIANCE_BLOCK_ROWS] - mean
+        squares += np.einsum("ij,ij->j", centred, centred)
+    return float(np.mean(squares / X.shape[0]) * tol)

@@ -1,0 +1,54 @@
+"""k-means++ seeding (Arthur & Vassilvitskii 2007, greedy with ``2 + ln K`` local trials),
+drawing exactly as scikit-learn 1.9's ``_kmeans_plusplus`` draws.
+
+With the same ``random_state`` the same random numbers are consumed in the same order
+(one ``choice`` for the first centre, then ``n_local_trials`` uniforms per centre), so
+the same rows are picked unless two candidates' potentials tie to rounding. The
+distances are one compiled pass per centre (the candidates' potentials) plus one
+update of the closest squared distances; only (N,) arrays are held, never (N, L).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from .._threads import effective_n_threads
+
+
+def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
+                    random_state: np.random.RandomState, *, n_local_trials: int | None = None,
+                    backend: str = "auto", n_threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(centres (n_clusters, D) float64 in the coordinates ``X - x_mean``, their row
+    indices (n_clusters,) int64). X validated (N, D) float32/float64, x_mean (D,) in X's
+    dtype, sample_weight (N,) float64 or None (all ones)."""
+    module = kernels.get_kmeans_backend(backend)
+    options = {"n_threads": effective_n_threads(n_threads), "block_size": kernels.DEFAULT_BLOCK_SIZE}
+    n_samples = X.shape[0]
+    if n_local_trials is None:
+        n_local_trials = 2 + int(np.log(n_clusters))
+    weights = np.ones(n_samples, dtype=X.dtype) if sample_weight is None else sample_weight.astype(X.dtype)
+    # scikit-learn's first draw, with its probabilities in X's dtype
+    first = random_state.choice(n_samples, p=weights / weights.sum())
+    indices = np.full(n_clusters, -1, dtype=np.int64)
+    indices[0] = first
+    closest_sq = np.full(n_samples, np.inf)
+    module.kmeans_update_closest(X, x_mean, closest_sq, _centred(X, x_mean, first), **options)
+    potential = float(closest_sq @ weights)
+    cumulative = np.empty(n_samples)
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * potential
+        np.multiply(closest_sq, weights, out=cumulative)
+        np.cumsum(cumulative, out=cumulative)
+        candidate_ids = np.minimum(np.searchsorted(cumulative, rand_vals), n_samples - 1)
+        pots = module.kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq,
+                                           _centred(X, x_mean, candidate_ids), **options)
+        best = int(np.argmin(pots))
+        potential = pots[best]
+        indices[c] = candidate_ids[best]
+        module.kmeans_update_closest(X, x_mean, closest_sq, _centred(X, x_mean, indices[c]), **options)
+    return _centred(X, x_mean, indices), indices
+
+
+def _centred(X: np.ndarray, x_mean: np.ndarray, rows) -> np.ndarray:
+    """Rows of ``X - x_mean`` (formed in X's dtype, as the kernels do) as float64."""
+    return (X[rows] - x_mean).astype(np.float64)
