@@ -4,7 +4,8 @@ With the same ``random_state`` the same random numbers are consumed in the same 
 (``KMeans(n_clusters, n_init=1, random_state)`` labels for ``"kmeans"``,
 ``kmeans_plusplus`` for ``"k-means++"``, uniform responsibilities for ``"random"``,
 ``choice`` for ``"random_from_data"``), so fastem and scikit-learn start from the same
-parameters. The responsibilities are never held as an (N, K) array: they are generated
+parameters. k-means and its seeding run on fastem's compiled kernels
+(:mod:`fastem.cluster`), which give scikit-learn's labels except at rounding-level ties. The responsibilities are never held as an (N, K) array: they are generated
 ``INIT_BLOCK_ROWS`` rows at a time and folded into sufficient statistics.
 """
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from sklearn.cluster import KMeans, kmeans_plusplus
-
 from .. import gaussian, kernels
+from ..cluster import fit_kmeans, kmeans_plusplus
 from ..data import ArraySource
 from ..reference import data_shift
 from ..suff_stats import SuffStats
@@ -87,11 +87,15 @@ class GaussianInit:
     def _labels(self, X, sample_weight, random_state) -> np.ndarray:
         """(N,) component of each row, -1 for rows that start in no component."""
         n_samples, n_components = X.shape[0], self.n_components
+        options = {"backend": self.backend, "n_threads": self.n_threads}
         if self.init_params == "kmeans":
-            kmeans = KMeans(n_clusters=n_components, n_init=1, random_state=random_state)
-            return kmeans.fit(X, sample_weight=sample_weight).labels_
+            # scikit-learn's KMeans(n_clusters, n_init=1, random_state) with its defaults
+            return fit_kmeans(X, n_components, sample_weight, random_state, max_iter=300, tol=1e-4,
+                              compute_inertia=False, **options).labels
         if self.init_params == "k-means++":
-            _, indices = kmeans_plusplus(X, n_components, random_state=random_state, sample_weight=sample_weight)
+            # scikit-learn's kmeans_plusplus(X, n_clusters, random_state) does not centre X
+            _, indices = kmeans_plusplus(X, np.zeros(X.shape[1], dtype=X.dtype), n_components, sample_weight,
+                                         random_state, **options)
         else:  # random_from_data
             p = None if sample_weight is None else sample_weight / sample_weight.sum()
             indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)

@@ -37,22 +37,6 @@ cdef inline void _centre_row(const floating* x, const floating* x_mean, Py_ssize
         z[d] = centred
 
 
-cdef inline void _sq_distances(const double* z, const double* centers_t, Py_ssize_t D, Py_ssize_t K,
-                               double* d2) noexcept nogil:
-    """d2[k] = sum_d (z[d] - c[k, d]) ** 2, summed over d in order."""
-    cdef Py_ssize_t d, k
-    cdef double diff, zd
-    cdef const double* row
-    for k in range(K):
-        d2[k] = 0.0
-    for d in range(D):
-        zd = z[d]
-        row = centers_t + d * K
-        for k in range(K):
-            diff = zd - row[k]
-            d2[k] += diff * diff
-
-
 cdef inline double _sq_distance_to(const double* z, const double* centers_t, Py_ssize_t D, Py_ssize_t K,
                                    Py_ssize_t k) noexcept nogil:
     """One centre's squared distance, summed in the same order as _sq_distances."""
@@ -62,6 +46,56 @@ cdef inline double _sq_distance_to(const double* z, const double* centers_t, Py_
         diff = z[d] - centers_t[d * K + k]
         total += diff * diff
     return total
+
+
+cdef extern from *:
+    """
+    /* d2[k] = sum_d (z[d] - c[k, d])^2 over the centres transposed, ct[d * K + k], summed
+       over d in order. Tiles of 8 centres are two 4-double vectors (GCC/Clang vector
+       extensions: AVX2/AVX-512 registers, or SSE2 pairs in the baseline build), because
+       compilers left to themselves vectorise the loop over d instead, with gathers. */
+    #include <string.h>
+    #if defined(__GNUC__) || defined(__clang__)
+    typedef double fastem_v4d __attribute__((vector_size(32)));
+    static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
+    #endif
+    static inline void fastem_sq_distances(const double* z, const double* ct, Py_ssize_t D, Py_ssize_t K,
+                                           double* d2) {
+        Py_ssize_t k0 = 0, k, d;
+    #if defined(__GNUC__) || defined(__clang__)
+        for (; k0 + 8 <= K; k0 += 8) {
+            fastem_v4d acc0 = {0.0, 0.0, 0.0, 0.0}, acc1 = {0.0, 0.0, 0.0, 0.0};
+            const double* row = ct + k0;
+            for (d = 0; d < D; d++, row += K) {
+                const fastem_v4d diff0 = z[d] - fastem_load4(row), diff1 = z[d] - fastem_load4(row + 4);
+                acc0 += diff0 * diff0;
+                acc1 += diff1 * diff1;
+            }
+            memcpy(d2 + k0, &acc0, sizeof acc0);
+            memcpy(d2 + k0 + 4, &acc1, sizeof acc1);
+        }
+        for (; k0 + 4 <= K; k0 += 4) {
+            fastem_v4d acc = {0.0, 0.0, 0.0, 0.0};
+            const double* row = ct + k0;
+            for (d = 0; d < D; d++, row += K) {
+                const fastem_v4d diff = z[d] - fastem_load4(row);
+                acc += diff * diff;
+            }
+            memcpy(d2 + k0, &acc, sizeof acc);
+        }
+    #endif
+        for (k = k0; k < K; k++) {
+            double total = 0.0;
+            for (d = 0; d < D; d++) {
+                const double diff = z[d] - ct[d * K + k];
+                total += diff * diff;
+            }
+            d2[k] = total;
+        }
+    }
+    """
+    void _sq_distances "fastem_sq_distances"(const double* z, const double* centers_t, Py_ssize_t D, Py_ssize_t K,
+                                             double* d2) noexcept nogil
 
 
 cdef inline Py_ssize_t _argmin(const double* d2, Py_ssize_t K) noexcept nogil:

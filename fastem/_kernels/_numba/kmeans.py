@@ -47,29 +47,51 @@ def centre_rows(X_bytes, mean_bytes, single, r0, nb, Z):
         _centre(X_bytes.view(np.float64), mean_bytes.view(np.float64), r0, nb, Z)
 
 
-@njit(**JIT)
-def sq_distances(z, centers_t, d2):
-    """``d2[k] = sum_d (z[d] - c[k, d]) ** 2``, summed over d in order."""
-    d2[:] = 0.0
-    for d in range(z.shape[0]):
-        zd = z[d]
-        row = centers_t[d]
-        for k in range(d2.shape[0]):
-            diff = zd - row[k]
-            d2[k] += diff * diff
-
-
-@njit(**JIT)
-def sq_distance_to(z, centers_t, k):
-    """One centre's squared distance, summed in the order of :func:`sq_distances`."""
+@njit(inline="always", **JIT)
+def sq_distance_to(Z, b, centers_t, k):
+    """One centre's squared distance to row ``Z[b]``, summed in the order of :func:`sq_distances`."""
     total = 0.0
-    for d in range(z.shape[0]):
-        diff = z[d] - centers_t[d, k]
+    for d in range(Z.shape[1]):
+        diff = Z[b, d] - centers_t[d, k]
         total += diff * diff
     return total
 
 
-@njit(**JIT)
+#: centres per register tile of :func:`sq_distances` (one AVX-512 or two AVX2 registers)
+TILE = 8
+
+
+@njit(inline="always", **JIT)
+def sq_distances(Z, b, centers_t, d2):
+    """``d2[k] = sum_d (Z[b, d] - c[k, d]) ** 2``, summed over d in order.
+
+    Full tiles of TILE centres accumulate in scalars, which LLVM packs into registers
+    (``d2`` may alias the centres as far as it knows, so summing into ``d2`` itself would
+    go through memory on every d); the remaining centres one by one."""
+    n_centers = d2.shape[0]
+    n_tiled = n_centers - n_centers % TILE
+    for k in range(0, n_tiled, TILE):
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+        for d in range(Z.shape[1]):
+            zd = Z[b, d]
+            c = centers_t[d]
+            t0, t1, t2, t3 = zd - c[k], zd - c[k + 1], zd - c[k + 2], zd - c[k + 3]
+            t4, t5, t6, t7 = zd - c[k + 4], zd - c[k + 5], zd - c[k + 6], zd - c[k + 7]
+            s0 += t0 * t0
+            s1 += t1 * t1
+            s2 += t2 * t2
+            s3 += t3 * t3
+            s4 += t4 * t4
+            s5 += t5 * t5
+            s6 += t6 * t6
+            s7 += t7 * t7
+        d2[k], d2[k + 1], d2[k + 2], d2[k + 3] = s0, s1, s2, s3
+        d2[k + 4], d2[k + 5], d2[k + 6], d2[k + 7] = s4, s5, s6, s7
+    for k in range(n_tiled, n_centers):
+        d2[k] = sq_distance_to(Z, b, centers_t, k)
+
+
+@njit(inline="always", **JIT)
 def _argmin(d2):
     best = 0
     for k in range(1, d2.shape[0]):
@@ -78,20 +100,26 @@ def _argmin(d2):
     return best
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _weight(sample_weight, i):
     return 1.0 if sample_weight.shape[0] == 0 else sample_weight[i]
 
 
-@njit(**JIT)
-def _fold(nk, members, sum_x, k, z, w, sign):
-    """Add (``sign`` +1) or remove (-1) the centred row ``z`` of weight ``w`` at centre k."""
+@njit(inline="always", **JIT)
+def _fold(nk, members, sum_x, k, Z, b, w, sign):
+    """Add (``sign`` +1) or remove (-1) the centred row ``Z[b]`` of weight ``w`` at centre k
+    of one slot's ``nk``, ``members`` (K,) and ``sum_x`` (K, D)."""
     sw = sign * w
     nk[k] += sw
     if w > 0:
         members[k] += sign
-    for d in range(z.shape[0]):
-        sum_x[k, d] += sw * z[d]
+    for d in range(Z.shape[1]):
+        sum_x[k, d] += sw * Z[b, d]
+
+
+# The kernels pass rows as (Z, b), never as views Z[b]: a view handed to a call costs an
+# atomic reference count increment and decrement, per row. Slot views are made once, and
+# the per-row helpers are inlined (a numba call passes every array field separately).
 
 
 @njit(**JIT)
@@ -101,13 +129,13 @@ def _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, 
     n_features, n_centers = centers_t.shape
     Z = np.empty((min(block_size, n_samples), n_features))
     d2 = np.empty(n_centers)
-    start, stop = _slot_rows(slot, nk.shape[0], n_samples, block_size)
+    start, stop = _slot_rows(slot, n_changed.shape[0], n_samples, block_size)
+    nk, members, sum_x = nk[slot], members[slot], sum_x[slot]
     for r0 in range(start, stop, block_size):
         nb = min(block_size, stop - r0)
         centre_rows(X_bytes, mean_bytes, single, r0, nb, Z)
         for b in range(nb):
-            z = Z[b]
-            sq_distances(z, centers_t, d2)
+            sq_distances(Z, b, centers_t, d2)
             k = _argmin(d2)
             i = r0 + b
             if labels[i] != k:
@@ -115,7 +143,7 @@ def _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, 
                 labels[i] = k
             w = _weight(sample_weight, i)
             inertia[slot] += w * d2[k]
-            _fold(nk[slot], members[slot], sum_x[slot], k, z, w, 1)
+            _fold(nk, members, sum_x, k, Z, b, w, 1)
 
 
 @njit(**PARALLEL_JIT)
@@ -134,9 +162,9 @@ def _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_ga
                   labels, upper, lower, block_size, slot, nk, members, sum_x, n_changed):
     n_features, n_centers = centers_t.shape
     Z = np.empty((1, n_features))  # one row: a row is centred only when its bounds fail
-    z = Z[0]
     d2 = np.empty(n_centers)
-    start, stop = _slot_rows(slot, nk.shape[0], X_bytes.shape[0], block_size)
+    start, stop = _slot_rows(slot, n_changed.shape[0], X_bytes.shape[0], block_size)
+    nk, members, sum_x = nk[slot], members[slot], sum_x[slot]
     for i in range(start, stop):
         old = labels[i]
         if old >= 0:
@@ -146,12 +174,12 @@ def _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_ga
             if upper[i] + margin < bound:
                 continue
             centre_rows(X_bytes, mean_bytes, single, i, 1, Z)
-            upper[i] = np.sqrt(sq_distance_to(z, centers_t, old))
+            upper[i] = np.sqrt(sq_distance_to(Z, 0, centers_t, old))
             if upper[i] + margin < bound:
                 continue
         else:
             centre_rows(X_bytes, mean_bytes, single, i, 1, Z)
-        sq_distances(z, centers_t, d2)
+        sq_distances(Z, 0, centers_t, d2)
         k = _argmin(d2)
         best = d2[k]
         d2[k] = np.inf
@@ -165,9 +193,9 @@ def _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_ga
             n_changed[slot] += 1
             labels[i] = k
             w = _weight(sample_weight, i)
-            _fold(nk[slot], members[slot], sum_x[slot], k, z, w, 1)
+            _fold(nk, members, sum_x, k, Z, 0, w, 1)
             if old >= 0:
-                _fold(nk[slot], members[slot], sum_x[slot], old, z, w, -1)
+                _fold(nk, members, sum_x, old, Z, 0, w, -1)
 
 
 @njit(**PARALLEL_JIT)
@@ -194,7 +222,7 @@ def _pots_slot(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidate
         nb = min(block_size, stop - r0)
         centre_rows(X_bytes, mean_bytes, single, r0, nb, Z)
         for b in range(nb):
-            sq_distances(Z[b], candidates_t, d2)
+            sq_distances(Z, b, candidates_t, d2)
             w = _weight(sample_weight, r0 + b)
             c = closest_sq[r0 + b]
             for j in range(n_candidates):
@@ -218,7 +246,7 @@ def _closest_slot(X_bytes, mean_bytes, single, closest_sq, center_t, block_size,
         nb = min(block_size, stop - r0)
         centre_rows(X_bytes, mean_bytes, single, r0, nb, Z)
         for b in range(nb):
-            d2 = sq_distance_to(Z[b], center_t, 0)
+            d2 = sq_distance_to(Z, b, center_t, 0)
             if d2 < closest_sq[r0 + b]:
                 closest_sq[r0 + b] = d2
 
