@@ -20,7 +20,7 @@ before the GIL is released, so that the loops never read out of bounds.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, sqrt
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 
 
 cdef struct Problem:
@@ -37,65 +37,95 @@ cdef inline void _centre_row(const floating* x, const floating* x_mean, Py_ssize
         z[d] = centred
 
 
-cdef inline double _sq_distance_to(const double* z, const double* centers_t, Py_ssize_t D, Py_ssize_t K,
-                                   Py_ssize_t k) noexcept nogil:
-    """One centre's squared distance, summed in the same order as _sq_distances."""
-    cdef Py_ssize_t d
-    cdef double diff, total = 0.0
-    for d in range(D):
-        diff = z[d] - centers_t[d * K + k]
-        total += diff * diff
-    return total
-
-
 cdef extern from *:
     """
-    /* d2[k] = sum_d (z[d] - c[k, d])^2 over the centres transposed, ct[d * K + k], summed
-       over d in order. Tiles of 8 centres are two 4-double vectors (GCC/Clang vector
-       extensions: AVX2/AVX-512 registers, or SSE2 pairs in the baseline build), because
-       compilers left to themselves vectorise the loop over d instead, with gathers. */
+    /* Squared distances of ROWS = 4 centred rows z (4 x D, row-major) to the K centres,
+       given transposed (ct[d * K + k]): d2 (4 x K). Every pair is summed over d in order
+       with one accumulator, in every path below, so a row's distances do not depend on
+       the rows it is grouped with. Four rows share each load of the centres, and tiles
+       of 8 (or 4) centres are 4-double vectors (GCC/Clang vector extensions: AVX2/AVX-512
+       registers, SSE2 pairs in the baseline build): compilers left to themselves
+       vectorise the loop over d instead, with gathers. */
     #include <string.h>
+    #define FASTEM_ROWS 4
     #if defined(__GNUC__) || defined(__clang__)
     typedef double fastem_v4d __attribute__((vector_size(32)));
     static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
+    static inline void fastem_store4(double* p, fastem_v4d v) { memcpy(p, &v, sizeof v); }
+    #define FASTEM_SQ_ACC(acc, zd, c) do { const fastem_v4d t_ = (zd) - (c); (acc) += t_ * t_; } while (0)
     #endif
-    static inline void fastem_sq_distances(const double* z, const double* ct, Py_ssize_t D, Py_ssize_t K,
-                                           double* d2) {
+    static inline void fastem_sq_distances4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
+                                            double* d2) {
+        const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
         Py_ssize_t k0 = 0, k, d;
     #if defined(__GNUC__) || defined(__clang__)
         for (; k0 + 8 <= K; k0 += 8) {
-            fastem_v4d acc0 = {0.0, 0.0, 0.0, 0.0}, acc1 = {0.0, 0.0, 0.0, 0.0};
+            fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
             const double* row = ct + k0;
             for (d = 0; d < D; d++, row += K) {
-                const fastem_v4d diff0 = z[d] - fastem_load4(row), diff1 = z[d] - fastem_load4(row + 4);
-                acc0 += diff0 * diff0;
-                acc1 += diff1 * diff1;
+                const fastem_v4d lo = fastem_load4(row), hi = fastem_load4(row + 4);
+                FASTEM_SQ_ACC(a0, z0[d], lo); FASTEM_SQ_ACC(b0, z0[d], hi);
+                FASTEM_SQ_ACC(a1, z1[d], lo); FASTEM_SQ_ACC(b1, z1[d], hi);
+                FASTEM_SQ_ACC(a2, z2[d], lo); FASTEM_SQ_ACC(b2, z2[d], hi);
+                FASTEM_SQ_ACC(a3, z3[d], lo); FASTEM_SQ_ACC(b3, z3[d], hi);
             }
-            memcpy(d2 + k0, &acc0, sizeof acc0);
-            memcpy(d2 + k0 + 4, &acc1, sizeof acc1);
+            fastem_store4(d2 + k0, a0); fastem_store4(d2 + k0 + 4, b0);
+            fastem_store4(d2 + K + k0, a1); fastem_store4(d2 + K + k0 + 4, b1);
+            fastem_store4(d2 + 2 * K + k0, a2); fastem_store4(d2 + 2 * K + k0 + 4, b2);
+            fastem_store4(d2 + 3 * K + k0, a3); fastem_store4(d2 + 3 * K + k0 + 4, b3);
         }
         for (; k0 + 4 <= K; k0 += 4) {
-            fastem_v4d acc = {0.0, 0.0, 0.0, 0.0};
+            fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
             const double* row = ct + k0;
             for (d = 0; d < D; d++, row += K) {
-                const fastem_v4d diff = z[d] - fastem_load4(row);
-                acc += diff * diff;
+                const fastem_v4d c = fastem_load4(row);
+                FASTEM_SQ_ACC(a0, z0[d], c); FASTEM_SQ_ACC(a1, z1[d], c);
+                FASTEM_SQ_ACC(a2, z2[d], c); FASTEM_SQ_ACC(a3, z3[d], c);
             }
-            memcpy(d2 + k0, &acc, sizeof acc);
+            fastem_store4(d2 + k0, a0); fastem_store4(d2 + K + k0, a1);
+            fastem_store4(d2 + 2 * K + k0, a2); fastem_store4(d2 + 3 * K + k0, a3);
         }
     #endif
         for (k = k0; k < K; k++) {
-            double total = 0.0;
+            double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
             for (d = 0; d < D; d++) {
-                const double diff = z[d] - ct[d * K + k];
-                total += diff * diff;
+                const double c = ct[d * K + k];
+                const double e0 = z0[d] - c, e1 = z1[d] - c, e2 = z2[d] - c, e3 = z3[d] - c;
+                t0 += e0 * e0; t1 += e1 * e1; t2 += e2 * e2; t3 += e3 * e3;
             }
-            d2[k] = total;
+            d2[k] = t0; d2[K + k] = t1; d2[2 * K + k] = t2; d2[3 * K + k] = t3;
         }
     }
+
+    /* One row's squared distance to centre k, for Hamerly's bounds only (never for a
+       label): four partial sums, so that the additions do not wait on each other. */
+    static inline double fastem_sq_distance_to(const double* z, const double* ct, Py_ssize_t D, Py_ssize_t K,
+                                               Py_ssize_t k) {
+        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, e;
+        Py_ssize_t d = 0;
+        for (; d + 4 <= D; d += 4) {
+            e = z[d] - ct[d * K + k]; s0 += e * e;
+            e = z[d + 1] - ct[(d + 1) * K + k]; s1 += e * e;
+            e = z[d + 2] - ct[(d + 2) * K + k]; s2 += e * e;
+            e = z[d + 3] - ct[(d + 3) * K + k]; s3 += e * e;
+        }
+        for (; d < D; d++) {
+            e = z[d] - ct[d * K + k]; s0 += e * e;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /* y += a * x; restrict: the sums never overlap the row, which lets the loop vectorise */
+    static inline void fastem_axpy(double* restrict y, double a, const double* restrict x, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) y[i] += a * x[i];
+    }
     """
-    void _sq_distances "fastem_sq_distances"(const double* z, const double* centers_t, Py_ssize_t D, Py_ssize_t K,
-                                             double* d2) noexcept nogil
+    enum: ROWS "FASTEM_ROWS"
+    void _axpy "fastem_axpy"(double* y, double a, const double* x, Py_ssize_t n) noexcept nogil
+    void _sq_distances "fastem_sq_distances4"(const double* z, Py_ssize_t D, const double* centers_t, Py_ssize_t K,
+                                              double* d2) noexcept nogil
+    double _sq_distance_to "fastem_sq_distance_to"(const double* z, const double* centers_t, Py_ssize_t D,
+                                                   Py_ssize_t K, Py_ssize_t k) noexcept nogil
 
 
 cdef inline Py_ssize_t _argmin(const double* d2, Py_ssize_t K) noexcept nogil:
@@ -108,13 +138,11 @@ cdef inline Py_ssize_t _argmin(const double* d2, Py_ssize_t K) noexcept nogil:
 
 cdef inline void _fold(double* nk, long long* members, double* sum_x, Py_ssize_t k, const double* z,
                        Py_ssize_t D, double w, double sign) noexcept nogil:
-    cdef Py_ssize_t d
     cdef double sw = sign * w
     nk[k] += sw
     if w > 0:
         members[k] += <long long> sign
-    for d in range(D):
-        sum_x[k * D + d] += sw * z[d]
+    _axpy(sum_x + k * D, sw, z, D)
 
 
 cdef inline Py_ssize_t _slot_start(const Problem* p, Py_ssize_t slot) noexcept nogil:
@@ -148,8 +176,32 @@ cdef void _check_stats(const Problem* p, double[:, ::1] nk, long long[:, ::1] me
         raise ValueError("statistics buffers have the wrong shape")
 
 
-cdef double* _scratch(Py_ssize_t n) noexcept nogil:
-    return <double*> malloc(max(n, 1) * sizeof(double))
+cdef double* _scratch(Py_ssize_t D, Py_ssize_t K) noexcept nogil:
+    """Per-thread scratch: ROWS centred rows (ROWS x D), then their distances (ROWS x K).
+    Zero-filled, so rows of a short last group are harmless zeros."""
+    return <double*> calloc(ROWS * (D + K), sizeof(double))
+
+
+cdef inline void _nearest(const Problem* p, const double* z, const double* d2, Py_ssize_t i, int* labels,
+                          double* upper, double* lower, double* nk, long long* members, double* sum_x,
+                          long long* n_changed) noexcept nogil:
+    """Row i's nearest centre from its distances d2 (K,): label, both bounds, and the
+    change of the statistics when the label changed."""
+    cdef Py_ssize_t K = p.n_centers, k = _argmin(d2, K), j, old = labels[i]
+    cdef double second = INFINITY
+    cdef double w
+    for j in range(K):
+        if j != k and d2[j] < second:
+            second = d2[j]
+    upper[i] = sqrt(d2[k])
+    lower[i] = sqrt(second)
+    if k != old:
+        n_changed[0] += 1
+        labels[i] = <int> k
+        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
+        _fold(nk, members, sum_x, k, z, p.n_features, w, 1.0)
+        if old >= 0:
+            _fold(nk, members, sum_x, old, z, p.n_features, w, -1.0)
 
 
 def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::1] sample_weight,
@@ -164,29 +216,34 @@ def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::
     _check_stats(&p, nk, members, sum_x, n_changed)
     if labels.shape[0] != N or inertia.shape[0] != p.n_slots:
         raise ValueError("labels must have shape (n_samples,) and inertia (n_slots,)")
-    cdef Py_ssize_t K = p.n_centers, slot, i, start, stop, k
+    cdef Py_ssize_t K = p.n_centers, slot, g, i, i0, r, n, start, stop, k
     cdef double* work
     cdef double w
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
-        work = _scratch(D + K)
+        work = _scratch(D, K)
         if work == NULL:
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
             if work != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for i in range(start, stop):
-                    _centre_row(&X[i, 0], &x_mean[0], D, work)
-                    _sq_distances(work, p.centers_t, D, K, work + D)
-                    k = _argmin(work + D, K)
-                    w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
-                    if labels[i] != k:
-                        n_changed[slot] += 1
-                        labels[i] = <int> k
-                    inertia[slot] += w * work[D + k]
-                    _fold(&nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], k, work, D, w, 1.0)
+                for g in range((stop - start + ROWS - 1) // ROWS):
+                    i0 = start + g * ROWS
+                    n = min(ROWS, stop - i0)
+                    for r in range(n):
+                        _centre_row(&X[i0 + r, 0], &x_mean[0], D, work + r * D)
+                    _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
+                    for r in range(n):
+                        i = i0 + r
+                        k = _argmin(work + ROWS * D + r * K, K)
+                        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
+                        if labels[i] != k:
+                            n_changed[slot] += 1
+                            labels[i] = <int> k
+                        inertia[slot] += w * work[ROWS * D + r * K + k]
+                        _fold(&nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], k, work + r * D, D, w, 1.0)
         free(work)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
@@ -199,7 +256,7 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                    Py_ssize_t block_size):
     """Hamerly's assignment (see reference_kmeans.kmeans_bounded_assign): labels, upper,
     lower (N,) in/out; zero-filled per-slot buffers receive the changes of the
-    statistics."""
+    statistics. Rows whose bounds fail are queued, ROWS at a time, for the full scan."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, centers_t, sample_weight, block_size, nk.shape[0], x_mean.shape[0])
     _check_stats(&p, nk, members, sum_x, n_changed)
@@ -209,54 +266,53 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
     if half_gap.shape[0] != K or shifts.shape[0] != K:
         raise ValueError("half_gap and shifts must have shape (n_centers,)")
     cdef double max_shift = 0.0
-    cdef Py_ssize_t slot, i, start, stop, k, old, j
+    cdef Py_ssize_t slot, i, r, start, stop, k, old, n_queued
     for k in range(K):
         if shifts[k] > max_shift:
             max_shift = shifts[k]
     cdef double* work
-    cdef double w, bound, best, second
+    cdef Py_ssize_t* queue
+    cdef double* z
+    cdef double bound
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
-        work = _scratch(D + K)
-        if work == NULL:
+        work = _scratch(D, K)
+        queue = <Py_ssize_t*> malloc(ROWS * sizeof(Py_ssize_t))
+        if work == NULL or queue == NULL:
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
-            if work != NULL:
+            if work != NULL and queue != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for i in range(start, stop):
-                    old = labels[i]
-                    if old >= 0:
-                        upper[i] += shifts[old]
-                        lower[i] -= max_shift
-                        bound = lower[i] if lower[i] > half_gap[old] else half_gap[old]
-                        if upper[i] + margin < bound:
-                            continue
-                        _centre_row(&X[i, 0], &x_mean[0], D, work)
-                        upper[i] = sqrt(_sq_distance_to(work, p.centers_t, D, K, old))
-                        if upper[i] + margin < bound:
-                            continue
-                    else:
-                        _centre_row(&X[i, 0], &x_mean[0], D, work)
-                    _sq_distances(work, p.centers_t, D, K, work + D)
-                    k = _argmin(work + D, K)
-                    best = work[D + k]
-                    work[D + k] = INFINITY
-                    second = INFINITY
-                    for j in range(K):
-                        if work[D + j] < second:
-                            second = work[D + j]
-                    upper[i] = sqrt(best)
-                    lower[i] = sqrt(second)
-                    if k != old:
-                        n_changed[slot] += 1
-                        labels[i] = <int> k
-                        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
-                        _fold(&nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], k, work, D, w, 1.0)
+                n_queued = 0
+                for i in range(start, stop + 1):
+                    if i < stop:
+                        old = labels[i]
+                        z = work + n_queued * D
                         if old >= 0:
-                            _fold(&nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], old, work, D, w, -1.0)
+                            upper[i] += shifts[old]
+                            lower[i] -= max_shift
+                            bound = lower[i] if lower[i] > half_gap[old] else half_gap[old]
+                            if upper[i] + margin < bound:
+                                continue
+                            _centre_row(&X[i, 0], &x_mean[0], D, z)
+                            upper[i] = sqrt(_sq_distance_to(z, p.centers_t, D, K, old))
+                            if upper[i] + margin < bound:
+                                continue
+                        else:
+                            _centre_row(&X[i, 0], &x_mean[0], D, z)
+                        queue[n_queued] = i
+                        n_queued = n_queued + 1
+                    # scan a full queue, and what is left at the end of the slot
+                    if n_queued == ROWS or (i == stop and n_queued > 0):
+                        _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
+                        for r in range(n_queued):
+                            _nearest(&p, work + r * D, work + ROWS * D + r * K, queue[r], &labels[0], &upper[0],
+                                     &lower[0], &nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], &n_changed[slot])
+                        n_queued = 0
         free(work)
+        free(queue)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
 
@@ -267,28 +323,35 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
     """pots (S, L) zero-filled: per slot, sum_i w_i min(closest_sq_i, ||z_i - cand_l||^2)."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, candidates_t, sample_weight, block_size, pots.shape[0], x_mean.shape[0])
-    cdef Py_ssize_t L = p.n_centers, slot, i, start, stop, l
+    cdef Py_ssize_t L = p.n_centers, slot, g, i, i0, r, n, start, stop, l
     if closest_sq.shape[0] != N or pots.shape[1] != L:
         raise ValueError("closest_sq must have shape (n_samples,) and pots (n_slots, n_candidates)")
     cdef double* work
+    cdef double* d2
     cdef double w, c
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
-        work = _scratch(D + L)
+        work = _scratch(D, L)
         if work == NULL:
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
             if work != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for i in range(start, stop):
-                    _centre_row(&X[i, 0], &x_mean[0], D, work)
-                    _sq_distances(work, p.centers_t, D, L, work + D)
-                    w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
-                    c = closest_sq[i]
-                    for l in range(L):
-                        pots[slot, l] += w * (work[D + l] if work[D + l] < c else c)
+                for g in range((stop - start + ROWS - 1) // ROWS):
+                    i0 = start + g * ROWS
+                    n = min(ROWS, stop - i0)
+                    for r in range(n):
+                        _centre_row(&X[i0 + r, 0], &x_mean[0], D, work + r * D)
+                    _sq_distances(work, D, p.centers_t, L, work + ROWS * D)
+                    for r in range(n):
+                        i = i0 + r
+                        d2 = work + ROWS * D + r * L
+                        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
+                        c = closest_sq[i]
+                        for l in range(L):
+                            pots[slot, l] += w * (d2[l] if d2[l] < c else c)
         free(work)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
@@ -302,24 +365,29 @@ def update_closest(const floating[:, ::1] X, const floating[::1] x_mean, double[
     cdef Problem p = _problem(N, D, center_t, None, block_size, n_blocks, x_mean.shape[0])
     if closest_sq.shape[0] != N or center_t.shape[1] != 1:
         raise ValueError("closest_sq must have shape (n_samples,) and center_t (n_features, 1)")
-    cdef Py_ssize_t slot, i, start, stop
+    cdef Py_ssize_t slot, g, i, i0, r, n, start, stop
     cdef double* work
     cdef double d2
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
-        work = _scratch(D)
+        work = _scratch(D, 1)
         if work == NULL:
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="static"):
             if work != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for i in range(start, stop):
-                    _centre_row(&X[i, 0], &x_mean[0], D, work)
-                    d2 = _sq_distance_to(work, p.centers_t, D, 1, 0)
-                    if d2 < closest_sq[i]:
-                        closest_sq[i] = d2
+                for g in range((stop - start + ROWS - 1) // ROWS):
+                    i0 = start + g * ROWS
+                    n = min(ROWS, stop - i0)
+                    for r in range(n):
+                        _centre_row(&X[i0 + r, 0], &x_mean[0], D, work + r * D)
+                    _sq_distances(work, D, p.centers_t, 1, work + ROWS * D)
+                    for r in range(n):
+                        d2 = work[ROWS * D + r]
+                        if d2 < closest_sq[i0 + r]:
+                            closest_sq[i0 + r] = d2
         free(work)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
