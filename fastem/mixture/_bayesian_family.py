@@ -92,15 +92,15 @@ def data_moments(source, covariance_type: str, backend: str, n_threads: int | No
     """``sum_i w_i``, the weighted mean (D,) and covariance of the data (ddof=1, a weight
     of 2 counting as two rows; (D, D) for full/tied, its diagonal (D,) otherwise), float64.
 
-    Two passes of the one-component kernel: the mean first, then the moments around it
-    (moments around the origin would cancel for data far from it).
+    One pass of the one-component kernel, with the moments taken around the data's first
+    row (moments around the origin would cancel for data far from it).
     """
     ct = "full" if covariance_type in ("full", "tied") else "diag"
     n_features = source.n_features
+    first_row = next(chunk[:1] for chunk, _ in source.iter_chunks() if len(chunk))
     unit = np.eye(n_features)[None] if ct == "full" else np.ones((1, n_features))
-    options = dict(backend=backend, n_threads=n_threads)
-    first = source.em_stats(np.ones(1), np.zeros((1, n_features)), unit, ct, **options)
-    stats = source.em_stats(np.ones(1), first.sum_x / first.n, unit, ct, **options)  # around the first mean
+    stats = source.em_stats(np.ones(1), np.asarray(first_row, dtype=np.float64), unit, ct,
+                            backend=backend, n_threads=n_threads)
     total = stats.n
     if not total > 1.0:
         raise ValueError(f"the sample weights sum to {total!r}; the default covariance_prior (the data's "
