@@ -124,7 +124,8 @@ class BayesianGaussianMixture(_SklearnBayesianGaussianMixture):
         source; sample_weight: (n_samples,) non-negative or None. Returns self."""
         if not self._fastem_supports(X):
             self._no_sample_weight_in_sklearn(sample_weight)
-            return super().fit(X, y)
+            super().fit_predict(X, y)  # what scikit-learn's fit runs, without asking again
+            return self
         self._fit(X, sample_weight)
         return self
 
@@ -162,11 +163,12 @@ class BayesianGaussianMixture(_SklearnBayesianGaussianMixture):
         return source
 
     def _check_priors(self, source, n_threads) -> tuple[VariationalPriors, float]:
-        """Set the ``*_prior_`` attributes; return them and the total sample weight.
+        """Set the ``*_prior_`` attributes; return them and the total sample weight (which
+        an initialisation on a sample of a large source is scaled to).
 
         The given priors are checked by scikit-learn's own ``_check_parameters``, on a
         stand-in of X's shape (its checks of given priors read only the shape); the
-        defaults that depend on the data (mean, covariance) come from two passes over it.
+        defaults that depend on the data (mean, covariance) come from one pass over it.
         """
         n_features = source.n_features
         self._check_parameters(np.zeros((2, n_features)))
