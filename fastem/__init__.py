@@ -5,13 +5,13 @@ from .suff_stats import SuffStats
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "SuffStats", "available_backends", "kernels", "__version__"]
+__all__ = ["BayesianGaussianMixture", "GaussianMixture", "SuffStats", "available_backends", "kernels", "__version__"]
 
 
 def __getattr__(name):
     # the estimator pulls in scikit-learn: import it only when asked for
-    if name == "GaussianMixture":
-        from .mixture import GaussianMixture
+    if name in ("GaussianMixture", "BayesianGaussianMixture"):
+        from . import mixture
 
-        return GaussianMixture
+        return getattr(mixture, name)
     raise AttributeError(f"module 'fastem' has no attribute {name!r}")

@@ -56,6 +56,13 @@ class ModelFamily(Protocol):
         """How far the next bound may fall below the bound of ``params`` (per unit
         weight) without a bug: 0 for exact EM, positive when the M-step is regularised."""
 
+    # Optional: a family whose bound is not the log-likelihood per unit weight (e.g. the
+    # variational bound, which scikit-learn evaluates after the M-step) defines
+    #     lower_bound(stats, params, new_params) -> (bound, slack)
+    # the bound of the iteration that took ``params`` to ``new_params`` through ``stats``,
+    # and how far the next iteration's bound may fall below it; it replaces
+    # ``stats.loglik / stats.n`` and ``lower_bound_slack(params)``.
+
 
 @dataclass(frozen=True)
 class IterationInfo:
@@ -65,7 +72,7 @@ class IterationInfo:
     n_init: int
     n_iter: int  # 1 .. max_iter
     max_iter: int
-    lower_bound: float  # average log-likelihood per unit weight of the parameters before this M-step
+    lower_bound: float  # the family's bound: by default the average log-likelihood of the parameters before this M-step
     change: float  # lower_bound minus the previous one (inf at the first iteration)
     converged: bool
 
@@ -133,6 +140,15 @@ class _Verbose:
                   f"lower bound {lower_bound:.5f}.")
 
 
+def _lower_bound(family: ModelFamily, stats, params, new_params) -> tuple[float, float]:
+    """The iteration's bound and the slack of the next: the family's ``lower_bound`` hook
+    where it has one, else the log-likelihood of ``params`` per unit weight."""
+    hook = getattr(family, "lower_bound", None)
+    if hook is not None:
+        return hook(stats, params, new_params)
+    return stats.loglik / stats.n, family.lower_bound_slack(params)
+
+
 def _run_once(family: ModelFamily, source, params, lower_bound: float, *, tol: float, max_iter: int,
               init: int, n_init: int, log: _Verbose, callback) -> EMResult:
     """One restart from ``params``; ``lower_bound`` is the previous bound (``-inf`` fresh)."""
@@ -143,16 +159,16 @@ def _run_once(family: ModelFamily, source, params, lower_bound: float, *, tol: f
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
         stats = family.stats(source, params)
-        lower_bound = stats.loglik / stats.n
-        if np.isnan(lower_bound):
+        if np.isnan(stats.loglik / stats.n):
             raise ValueError(
                 f"the EM lower bound is NaN at iteration {n_iter}; check the data and "
                 "initial parameters for extreme values, or scale the data"
             )
+        new_params = family.m_step(stats)
+        lower_bound, next_slack = _lower_bound(family, stats, params, new_params)
         if lower_bounds:
             check_monotone(previous, lower_bound, slack, n_iter, dtype)
-        slack = family.lower_bound_slack(params)
-        params = family.m_step(stats)
+        slack, params = next_slack, new_params
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
         log.iter_end(n_iter, change)

@@ -121,3 +121,27 @@ def log_det_cholesky(precisions_cholesky: np.ndarray, covariance_type: str, n_co
     if covariance_type == "diag":
         return np.log(precisions_cholesky).sum(axis=1)
     return n_features * np.log(precisions_cholesky)
+
+
+def mahalanobis_sum(stats: SuffStats, means: np.ndarray, precisions_cholesky: np.ndarray) -> float:
+    """``sum_i w_i sum_k r_ik ||(x_i - means_k) @ P_k||**2`` from the statistics alone.
+
+    The second moments are moved from the statistics' shift ``c`` to the means
+    (``sum r (x - m)(x - m)^T = S - s d^T - d s^T + nk d d^T`` with ``d = m - c``), so no
+    pass over the data is needed; with the default shift (the means) ``d`` is 0.
+    means (K, D) and precisions_cholesky (by covariance type) float64.
+    """
+    ct = stats.covariance_type
+    d = means - stats.shift
+    nk, s = stats.nk, stats.sum_x
+    squares = precisions_cholesky**2
+    if ct == "full":
+        moved = (stats.sum_xx - s[:, :, None] * d[:, None, :] - d[:, :, None] * s[:, None, :]
+                 + nk[:, None, None] * d[:, :, None] * d[:, None, :])
+        return float(np.sum(precisions_from_precisions_cholesky(precisions_cholesky, ct) * moved))
+    if ct == "tied":
+        moved = stats.sum_xx - s.T @ d - d.T @ s + (nk[:, None] * d).T @ d
+        return float(np.sum(precisions_from_precisions_cholesky(precisions_cholesky, ct) * moved))
+    if ct == "diag":
+        return float(np.sum(squares * (stats.sum_xx - 2 * d * s + nk[:, None] * d**2)))
+    return float(squares @ (stats.sum_xx - 2 * np.sum(d * s, axis=1) + nk * np.sum(d**2, axis=1)))

@@ -183,3 +183,34 @@ def test_nan_bound_is_an_error():
 
     with pytest.raises(ValueError, match="NaN"):
         _fit(Nan(), max_iter=3)
+
+
+@dataclass
+class AfterUpdate(Contraction):
+    """A family with the ``lower_bound`` hook: its bound is evaluated after the M-step
+    (``-new_a**2``, as a variational bound is) and it declares the next slack itself."""
+
+    slack: float = 0.0
+
+    def lower_bound(self, stats, a, new_a):
+        return -new_a * new_a, self.slack
+
+    def lower_bound_slack(self, a):
+        raise AssertionError("the lower_bound hook replaces lower_bound_slack")
+
+
+def test_family_lower_bound_hook_replaces_the_log_likelihood():
+    result = _fit(AfterUpdate(), tol=1e-6, max_iter=100, random_state=0)
+    a0 = Contraction().initialize(None, np.random.RandomState(0))
+    np.testing.assert_allclose(result.lower_bounds, -(a0 * 0.5 ** np.arange(1, result.n_iter + 1)) ** 2, rtol=1e-15)
+
+    @dataclass
+    class Falling(AfterUpdate):
+        def m_step(self, stats):
+            return 2 * stats.a  # the bound -a**2 falls from 4 a0**2 to 16 a0**2
+
+    with pytest.warns(MonotonicityWarning):
+        _fit(Falling(), tol=0.0, max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MonotonicityWarning)
+        _fit(Falling(slack=1e3), tol=0.0, max_iter=2, random_state=0)  # the declared slack covers it
