@@ -48,12 +48,16 @@ def smoke_run(config) -> bool:
     return config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
 
 
-def bench_params(ops, smoke: bool) -> list:
-    """pytest params (row, config, n_threads) for ``ops``, large ones marked; a smoke run
-    has one small N instead of the sizes that are timed."""
+def bench_params(ops, smoke: bool, bench_matrix: dict | None = None) -> list:
+    """pytest params (row, config, n_threads) for ``ops`` over ``bench_matrix`` (keyword
+    arguments of :func:`fastem.bench.matrix`; default: every configuration at N_DEFAULT
+    and N_LARGE), large ones marked; a smoke run has one small N instead of the sizes
+    that are timed."""
     params = []
-    sizes = (N_SMOKE,) if smoke else (N_DEFAULT, *N_LARGE)
-    for config, row, n_threads in cells(matrix(sizes), implementation_table(ops), THREADS):
+    bench_matrix = dict(bench_matrix or {"n_samples": (N_DEFAULT, *N_LARGE)})
+    if smoke:
+        bench_matrix["n_samples"] = (min(N_SMOKE, *bench_matrix["n_samples"]),)
+    for config, row, n_threads in cells(matrix(**bench_matrix), implementation_table(ops), THREADS):
         label = config_label(row.op, config).replace(" ", "-").replace("=", "")
         marks = [pytest.mark.large] if config.n_samples >= min(N_LARGE) else []
         params.append(pytest.param((row, config, n_threads), marks=marks,
@@ -62,9 +66,11 @@ def bench_params(ops, smoke: bool) -> list:
 
 
 def pytest_generate_tests(metafunc):
-    """A test asking for ``bench_cell`` runs once per cell of its module's ``BENCH_OPS``."""
+    """A test asking for ``bench_cell`` runs once per cell of its module's ``BENCH_OPS``
+    (over its ``BENCH_MATRIX`` when it has one)."""
     if "bench_cell" in metafunc.fixturenames:
-        metafunc.parametrize("bench_cell", bench_params(metafunc.module.BENCH_OPS, smoke_run(metafunc.config)))
+        metafunc.parametrize("bench_cell", bench_params(metafunc.module.BENCH_OPS, smoke_run(metafunc.config),
+                                                        getattr(metafunc.module, "BENCH_MATRIX", None)))
 
 
 class BenchSession:

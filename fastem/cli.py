@@ -86,7 +86,8 @@ def _add_bench_parser(subparsers) -> None:
     p.add_argument("--dtype", type=_choices(DTYPES), help="float64,float32 (default both)")
     p.add_argument("--threads", type=_threads, help="thread counts, integers or 'all' (default 1,all)")
     p.add_argument("--level", choices=sorted(LEVELS),
-                   help="kernel: logsumexp, gaussian_log_prob, em_stats; fit: iteration, fit; all")
+                   help="kernel: logsumexp, gaussian_log_prob, em_stats; fit: iteration, fit; "
+                        "end_to_end: init, default_fit, random_fit, kmeans (default parameters); all")
     p.add_argument("--op", type=_choices(OPS),
                    help=f"operations, overriding --level: {','.join(OPS)} (default em_stats)")
     p.add_argument("--impl", type=_list, help="implementations (fastem backends, 'numpy' = the reference, "

@@ -79,4 +79,7 @@ def cost(op: str, config: Config, max_iter: int = 1) -> Cost:
         return em
     if op in ("iteration", "fit"):
         return em * max_iter
+    if op in ("init", "default_fit", "random_fit", "kmeans"):
+        # their number of passes is the data's: the floor is the one pass no fit can skip
+        return Cost(config.itemsize * n * d, 0, 0)
     raise ValueError(f"unknown benchmark operation {op!r}")

@@ -12,6 +12,13 @@ Operations:
   parameters (``weights_init``/``means_init``/``precisions_init``), ConvergenceWarning
   suppressed. These rows time what a user pays: validation, initialisation, the final
   E-step scikit-learn does for labels.
+- end to end (what ``GaussianMixture(K, covariance_type=...).fit(X)`` costs with every
+  other parameter at its default): ``init`` (the same fit with ``max_iter=0``: validation
+  and the k-means initialisation only), ``default_fit`` (the whole fit; EM time =
+  default_fit - init), ``random_fit`` (the whole fit with ``init_params="random"``: the
+  many-tiny-fits case, e.g. ``--n 100 --dims 1x2``) and ``kmeans`` (``KMeans(K, n_init=1)``
+  as the initialisation runs it: fastem's :func:`fastem.cluster.kmeans` against
+  ``sklearn.cluster.KMeans``). The number of iterations is the fit's own.
 
 Implementations: one per fastem backend that imports (:func:`fastem.kernels.available_backends`;
 ``"numpy"`` is :mod:`fastem.reference`, the *reference* the ratios are taken against) and
@@ -29,12 +36,13 @@ from typing import Callable
 import numpy as np
 
 from .. import kernels
-from .problems import REG_COVAR, Problem
+from .problems import REG_COVAR, SEED, Problem
 
 KERNEL_OPS = ("logsumexp", "gaussian_log_prob", "em_stats")
 ESTIMATOR_OPS = ("iteration", "fit")
-OPS = KERNEL_OPS + ESTIMATOR_OPS
-LEVELS = {"kernel": KERNEL_OPS, "fit": ESTIMATOR_OPS, "all": OPS}
+END_TO_END_OPS = ("init", "default_fit", "random_fit", "kmeans")
+OPS = KERNEL_OPS + ESTIMATOR_OPS + END_TO_END_OPS
+LEVELS = {"kernel": KERNEL_OPS, "fit": ESTIMATOR_OPS, "end_to_end": END_TO_END_OPS, "all": OPS}
 #: Iterations of the ``fit`` operation.
 FIT_ITERATIONS = 5
 REFERENCE = "numpy"
@@ -54,7 +62,7 @@ class Implementation:
 
     @property
     def level(self) -> str:
-        return "kernel" if self.op in KERNEL_OPS else "fit"
+        return "kernel" if self.op in KERNEL_OPS else "fit" if self.op in ESTIMATOR_OPS else "end_to_end"
 
     @property
     def id(self) -> str:
@@ -62,7 +70,7 @@ class Implementation:
 
     def unavailable_reason(self) -> str | None:
         """Why this row cannot run here, or None."""
-        if self.level == "fit" and self.backend is not None:
+        if self.level != "kernel" and self.op != "kmeans" and self.backend is not None:
             try:
                 _fastem_estimator()
             except (ImportError, AttributeError) as exc:
@@ -75,15 +83,23 @@ class Implementation:
             if self.backend is None:
                 return _sklearn_kernel(self.op, problem)
             return _fastem_kernel(kernels.get_backend(self.backend), self.op, problem, n_threads)
+        if self.op == "kmeans":
+            return _kmeans(self.backend, problem, n_threads)
+        if self.level == "end_to_end":
+            params = problem.default_params(max_iter=0 if self.op == "init" else 100,
+                                            init_params="random" if self.op == "random_fit" else "kmeans")
+            return self._estimator(params, n_threads, problem.X)
         iterations = 1 if self.op == "iteration" else max_iter
-        params = problem.estimator_params(iterations)
+        return self._estimator(problem.estimator_params(iterations), n_threads, problem.X)
+
+    def _estimator(self, params: dict, n_threads: int, X) -> Callable[[], object]:
         if self.backend is None:
             from sklearn.mixture import GaussianMixture
 
             estimator = GaussianMixture(**params)
         else:
             estimator = _fastem_estimator()(**params, backend=self.backend, n_jobs=n_threads)
-        return lambda: _fit_quietly(estimator, problem.X)
+        return lambda: _fit_quietly(estimator, X)
 
 
 def implementation_table(ops=OPS, names=None) -> list[Implementation]:
@@ -115,6 +131,18 @@ def _fit_quietly(estimator, X):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return estimator.fit(X)
+
+
+def _kmeans(backend: str | None, p: Problem, n_threads: int) -> Callable[[], object]:
+    """k-means++ then Lloyd, as GaussianMixture's ``init_params="kmeans"`` runs it."""
+    k = p.config.n_components
+    if backend is None:
+        from sklearn.cluster import KMeans
+
+        return lambda: KMeans(k, n_init=1, random_state=SEED).fit(p.X)
+    from ..cluster import kmeans
+
+    return lambda: kmeans(p.X, k, random_state=SEED, compute_inertia=False, backend=backend, n_threads=n_threads)
 
 
 def _fastem_kernel(module, op: str, p: Problem, n_threads: int) -> Callable[[], object]:

@@ -108,6 +108,13 @@ class Problem:
                     reg_covar=REG_COVAR, max_iter=max_iter, init_params="random_from_data", random_state=SEED,
                     weights_init=self.weights, means_init=self.means, precisions_init=self.precisions)
 
+    def default_params(self, max_iter: int = 100, init_params: str = "kmeans") -> dict:
+        """scikit-learn GaussianMixture parameters of a user's fit: the configuration's
+        K and covariance type, every other parameter at its default."""
+        c = self.config
+        return dict(n_components=c.n_components, covariance_type=c.covariance_type, max_iter=max_iter,
+                    init_params=init_params, random_state=SEED)
+
 
 def _centres(rng: np.random.Generator, n_components: int, n_features: int) -> np.ndarray:
     """Blob centres scaled so the closest pair is 8 (blob spread is at most 1.5)."""

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
 from .. import gaussian, kernels
 from ..cluster import fit_kmeans, kmeans_plusplus
+from .._sources._reservoir import Reservoir
 from ..data import ArraySource
 from ..reference import data_shift
 from ..suff_stats import SuffStats
@@ -30,7 +32,8 @@ INIT_SAMPLE_ROWS = 100_000
 @dataclass(frozen=True)
 class GaussianInit:
     """How to initialise: ``init_params`` and the validated, float64 user parameters
-    (``None`` where not given)."""
+    (``None`` where not given); ``init_size``: initialise on a uniform sample of that many
+    rows (None: all rows of an in-memory array, scikit-learn's behaviour)."""
 
     n_components: int
     covariance_type: str
@@ -41,12 +44,13 @@ class GaussianInit:
     precisions_init: np.ndarray | None
     backend: str
     n_threads: int | None
+    init_size: int | None = None
 
     def __call__(self, source, random_state: np.random.RandomState) -> GaussianParams:
         ct = self.covariance_type
         weights = means = covariances = None
         if self.weights_init is None or self.means_init is None or self.precisions_init is None:
-            X, sample_weight = _init_data(source, random_state)
+            X, sample_weight = _init_data(source, random_state, self.init_size)
             stats, labels = self.resp_stats(X, sample_weight, random_state)
             weights, means, covariances = gaussian.m_step(stats, self.reg_covar)
             # scikit-learn divides the initial nk by the number of samples (not by sum(nk))
@@ -152,8 +156,17 @@ def _one_hot(labels: np.ndarray, n_components: int) -> Callable[[slice], np.ndar
     return resp
 
 
-def _init_data(source, random_state) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows to initialise on: all of an in-memory array, else a sample of the source."""
-    if isinstance(source, ArraySource):
+def _init_data(source, random_state, init_size: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows (and weights) to initialise on: all of an in-memory array, or ``init_size``
+    of them drawn uniformly; a sample of ``init_size`` (default ``INIT_SAMPLE_ROWS``) rows
+    of any other source. An array draws the rows a chunked source of the same data draws."""
+    if not isinstance(source, ArraySource):
+        return np.ascontiguousarray(source.sample(init_size or INIT_SAMPLE_ROWS, random_state)), None
+    if init_size is None or init_size >= source.n_samples:
         return source.X, source.sample_weight
-    return np.ascontiguousarray(source.sample(INIT_SAMPLE_ROWS, random_state)), None
+    reservoir = Reservoir(init_size, random_state)
+    for start in range(0, source.n_samples, INIT_SAMPLE_ROWS):  # keys in bounded pieces, not N at once
+        reservoir.offer(min(INIT_SAMPLE_ROWS, source.n_samples - start))
+    positions = reservoir.result()[0]
+    weights = None if source.sample_weight is None else source.sample_weight[positions]
+    return source.X[positions], weights
