@@ -31,8 +31,8 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
     scikit-learn's to rounding in float64.
 
     Extras: ``fit``, ``fit_predict`` and ``score`` take ``sample_weight`` (a weight of
-    2 is a duplicated row); float32 data is not copied to float64 (the parameters are
-    computed in float64 and stored in the data's dtype, as scikit-learn stores them);
+    2 is a duplicated row); float32 data is not copied to float64 (the parameters and
+    log-likelihoods are float64 all the same, where scikit-learn's would be float32);
     ``fit`` holds no (n_samples, n_components) array (on a compiled backend: the numpy
     reference builds one per pass); ``X`` in ``fit`` may also be a :mod:`fastem.data`
     source (memmap, dask, chunks); ``partial_fit``, ``iter_predict``.
@@ -146,7 +146,7 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
                         random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
                         verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
-        self._set_fitted(result.params, source.dtype)
+        self._set_fitted(result.params)
         self._online = None
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
@@ -203,9 +203,8 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
     def _fitted_params(self) -> GaussianParams:
         return GaussianParams(*(np.asarray(p, dtype=np.float64) for p in self._get_parameters()))
 
-    def _set_fitted(self, params: GaussianParams, dtype=np.float64) -> None:
-        """Store float64 ``params`` in ``dtype``, the training data's (as scikit-learn does)."""
-        self._set_parameters(tuple(np.asarray(p, dtype=dtype) for p in params))
+    def _set_fitted(self, params: GaussianParams) -> None:
+        self._set_parameters(tuple(params))
 
     # --------------------------------------------------------------- prediction
 
@@ -219,14 +218,11 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         return log_prob
 
     def _chunks_weighted_log_prob(self, X):
-        """Yield ``(weighted log-probs (n, K) float64, sample_weight or None, X's dtype)``
-        for X in one piece (arrays) or chunk by chunk (memmaps, h5py/zarr, dask, chunk
-        iterators). Results derived from the log-probs are returned in X's dtype, as
-        scikit-learn returns them."""
+        """Yield ``(weighted log-probs (n, K) float64, sample_weight or None)`` for X in
+        one piece (arrays) or chunk by chunk (memmaps, h5py/zarr, dask, chunk iterators)."""
         check_is_fitted(self)
         if _in_memory(X):
-            X = validate_data(self, X, reset=False)
-            yield self._weighted_log_prob(X), None, X.dtype
+            yield self._weighted_log_prob(validate_data(self, X, reset=False)), None
             return
         source = as_source(X)
         if source.n_features != self.n_features_in_:
@@ -235,28 +231,27 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
                 f"{self.n_features_in_} features as input."
             )
         for chunk, chunk_weight in source.iter_chunks():
-            yield self._weighted_log_prob(chunk), chunk_weight, chunk.dtype
+            yield self._weighted_log_prob(chunk), chunk_weight
 
     @accelerated
     def score_samples(self, X) -> np.ndarray:
-        """(n_samples,) log-likelihood of each sample, in X's dtype (float32 or float64)."""
+        """(n_samples,) float64 log-likelihood of each sample."""
         return self._score_samples(X)
 
     def _score_samples(self, X) -> np.ndarray:
-        return np.concatenate([kernels.logsumexp(weighted, axis=1).astype(dtype, copy=False)
-                               for weighted, _, dtype in self._chunks_weighted_log_prob(X)])
+        return np.concatenate([kernels.logsumexp(weighted, axis=1) for weighted, _ in self._chunks_weighted_log_prob(X)])
 
     @accelerated
     def score(self, X, y=None, sample_weight=None) -> float:
         """Average log-likelihood per sample (weighted by ``sample_weight``, or by the
         weights a data source carries), computed chunk by chunk for out-of-core X."""
         if sample_weight is not None or _in_memory(X):
-            # the mean of score_samples in X's dtype, to the bit as scikit-learn's
+            # the mean of score_samples, to the bit as scikit-learn's
             log_prob = self._score_samples(X)
             weights = None if sample_weight is None else check_sample_weight(sample_weight, log_prob.shape[0])
             return float(np.average(log_prob, weights=weights))
         total = weight = 0.0
-        for weighted, chunk_weight, _ in self._chunks_weighted_log_prob(X):
+        for weighted, chunk_weight in self._chunks_weighted_log_prob(X):
             log_prob = kernels.logsumexp(weighted, axis=1)
             if chunk_weight is None:
                 total, weight = total + log_prob.sum(), weight + log_prob.shape[0]
@@ -267,7 +262,7 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
     def iter_predict(self, X):
         """Stream the component labels of X chunk by chunk (int64 arrays), for data that
         do not fit in memory; ``np.concatenate(list(...)) == predict(X)``."""
-        for weighted, _, _ in self._chunks_weighted_log_prob(X):
+        for weighted, _ in self._chunks_weighted_log_prob(X):
             yield weighted.argmax(axis=1)
 
     @accelerated
@@ -277,11 +272,11 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
 
     @accelerated
     def predict_proba(self, X) -> np.ndarray:
-        """(n_samples, n_components) posterior probability of each component, in X's dtype."""
+        """(n_samples, n_components) float64 posterior probability of each component."""
         out = []
-        for weighted, _, dtype in self._chunks_weighted_log_prob(X):
+        for weighted, _ in self._chunks_weighted_log_prob(X):
             weighted -= kernels.logsumexp(weighted, axis=1)[:, np.newaxis]
-            out.append(np.exp(weighted).astype(dtype, copy=False))
+            out.append(np.exp(weighted))
         return np.concatenate(out)
 
     # ------------------------------------------------------------ online EM
@@ -311,8 +306,7 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
             source = self._minibatch_source(X, sample_weight)
         online.partial_fit(source)
         self._online = online
-        self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky),
-                         source.dtype)
+        self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky))
         self.n_iter_ = online.n_steps
         self.lower_bound_ = online.loglik
         self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), online.loglik]
