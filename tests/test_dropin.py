@@ -7,8 +7,6 @@ from unittest.mock import Mock
 import numpy as np
 import pytest
 import scipy.sparse
-import sklearn
-import sklearn.mixture
 from sklearn.mixture import _gaussian_mixture as sklearn_gaussian_mixture
 
 import fastem

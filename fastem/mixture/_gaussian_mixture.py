@@ -99,10 +99,11 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
     # --------------------------------------------------------------- drop-in
 
     #: scikit-learn methods that fastem's paths do not call: a subclass overriding one
-    #: gets scikit-learn's public methods, which call it
+    #: gets scikit-learn's public methods, which call it (``_get_parameters`` and
+    #: ``_set_parameters`` fastem calls itself)
     _bypassed_methods = ("_initialize_parameters", "_initialize", "_e_step", "_m_step", "_estimate_log_prob",
                          "_estimate_weighted_log_prob", "_estimate_log_weights", "_estimate_log_prob_resp",
-                         "_compute_lower_bound", "_get_parameters", "_set_parameters")
+                         "_compute_lower_bound")
     #: scikit-learn functions fastem's kernels stand in for (replaced by a Mock, they must be called)
     _bypassed_functions = ModuleFunctions(sklearn_gaussian_mixture, (
         "_estimate_gaussian_parameters", "_compute_precision_cholesky", "_compute_precision_cholesky_from_precisions",
