@@ -137,3 +137,9 @@ def fit_memory_n_samples(request) -> int:
     if smoke_run(request.config):
         return N_SMOKE
     return N_LARGE[0] if large_enabled(request.config) else 100_000
+
+
+@pytest.fixture
+def dropin_n_samples(request) -> int:
+    """N of the patched-scikit-learn benchmark: N_SMOKE in a smoke run, else N_DEFAULT."""
+    return N_SMOKE if smoke_run(request.config) else N_DEFAULT

@@ -165,7 +165,14 @@ def _bench(args, parser) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fastem", description="fastem command-line tools")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] not in ("bench", "-h", "--help"):  # a program to run on patched scikit-learn
+        from ._run import run_patched
+
+        return run_patched(argv)
+    parser = argparse.ArgumentParser(prog="fastem", description="fastem command-line tools; "
+                                     "'fastem [-v] script.py args' or 'fastem [-v] -m module args' runs a "
+                                     "program with scikit-learn patched (fastem.patch_sklearn)")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_bench_parser(subparsers)
     args = parser.parse_args(argv)

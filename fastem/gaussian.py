@@ -16,10 +16,12 @@ from .suff_stats import SuffStats
 # parameters; we do the same so that fits agree to rounding.
 NK_EPS = 10 * np.finfo(np.float64).eps
 
+# scikit-learn's message first (clients match on it), then which covariance and reg_covar
 _ILL_DEFINED = (
-    "the empirical covariance of {what} is not positive definite (for instance caused by "
-    "singleton or collapsed samples, or constant features); increase reg_covar "
-    "(currently {reg_covar!r}), decrease n_components, or scale the input data"
+    "Fitting the mixture model failed because some components have ill-defined empirical "
+    "covariance (for instance caused by singleton or collapsed samples). Try to decrease the "
+    "number of components, increase reg_covar, or scale the input data. Here {what} is not "
+    "positive definite with reg_covar (currently {reg_covar!r})."
 )
 
 
@@ -67,13 +69,13 @@ def precisions_cholesky_from_covariances(
             try:
                 cov_chol = linalg.cholesky(cov, lower=True)
             except linalg.LinAlgError:
-                what = "the tied covariance" if covariance_type == "tied" else f"component {k}"
+                what = "the tied covariance" if covariance_type == "tied" else f"the covariance of component {k}"
                 raise ValueError(_ILL_DEFINED.format(what=what, reg_covar=reg_covar)) from None
             out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
         return out[0] if covariance_type == "tied" else out
     bad = np.flatnonzero(~(np.asarray(covariances) > 0).reshape(len(covariances), -1).all(axis=1))
     if bad.size:
-        raise ValueError(_ILL_DEFINED.format(what=f"component {bad[0]}", reg_covar=reg_covar))
+        raise ValueError(_ILL_DEFINED.format(what=f"the covariance of component {bad[0]}", reg_covar=reg_covar))
     return 1.0 / np.sqrt(covariances)
 
 

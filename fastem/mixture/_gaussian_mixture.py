@@ -2,35 +2,40 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from scipy.sparse import issparse
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.base import _fit_context
+from sklearn.mixture import _gaussian_mixture as sklearn_gaussian_mixture
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .. import gaussian, kernels
+from .. import kernels
 from ..data import as_source
 from ..em import run_em
 from ..online import StepwiseEM
 from ..progress import as_callback
-from ..suff_stats import COVARIANCE_TYPES, sum_xx_shape
 from .._validation import check_n_threads, check_sample_weight
+from ._dropin import DropInMixin, ModuleFunctions, accelerated, array_api_reason
 from ._family import GaussianFamily, GaussianParams
 from ._init import GaussianInit
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
-    """Gaussian mixture fitted by EM: a drop-in replacement for
-    :class:`sklearn.mixture.GaussianMixture` (same parameters, attributes, methods and,
-    given the same ``random_state``, the same fit to rounding in float64).
+class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
+    """Gaussian mixture fitted by EM: a subclass of :class:`sklearn.mixture.GaussianMixture`
+    (same parameters, attributes, methods and private API) whose public methods run on
+    fastem's kernels where they can, and are scikit-learn's own otherwise (see
+    :mod:`fastem.mixture._dropin`). Given the same ``random_state`` the fit agrees with
+    scikit-learn's to rounding in float64.
 
-    Differences: ``fit``, ``fit_predict`` and ``score`` take ``sample_weight`` (a weight of
-    2 is a duplicated row); float32 data is not copied to float64; ``fit`` holds no
-    (n_samples, n_components) array (on a compiled backend: the numpy reference builds one
-    per pass); ``X`` in ``fit`` may also be a :mod:`fastem.data` source (memmap, dask, chunks).
+    Extras: ``fit``, ``fit_predict`` and ``score`` take ``sample_weight`` (a weight of
+    2 is a duplicated row); float32 data is not copied to float64 (the parameters and
+    log-likelihoods are float64 all the same, where scikit-learn's would be float32);
+    ``fit`` holds no (n_samples, n_components) array (on a compiled backend: the numpy
+    reference builds one per pass); ``X`` in ``fit`` may also be a :mod:`fastem.data`
+    source (memmap, dask, chunks); ``partial_fit``, ``iter_predict``.
 
     Parameters
     ----------
@@ -54,20 +59,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
-        "weights_init": ["array-like", None],
-        "means_init": ["array-like", None],
-        "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        **sklearn_gaussian_mixture.GaussianMixture._parameter_constraints,
         "backend": [str],
         "n_jobs": [Integral, None],
         "callback": [callable, StrOptions({"tqdm"}), None],
@@ -94,27 +86,37 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_jobs=None,
         callback=None,
     ):
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.means_init = means_init
-        self.precisions_init = precisions_init
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.verbose_interval = verbose_interval
+        super().__init__(
+            n_components, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar, max_iter=max_iter,
+            n_init=n_init, init_params=init_params, weights_init=weights_init, means_init=means_init,
+            precisions_init=precisions_init, random_state=random_state, warm_start=warm_start, verbose=verbose,
+            verbose_interval=verbose_interval,
+        )
         self.backend = backend
         self.n_jobs = n_jobs
         self.callback = callback
 
+    # --------------------------------------------------------------- drop-in
+
+    #: scikit-learn methods that fastem's paths do not call: a subclass overriding one
+    #: gets scikit-learn's public methods, which call it (``_get_parameters`` and
+    #: ``_set_parameters`` fastem calls itself)
+    _bypassed_methods = ("_initialize_parameters", "_initialize", "_e_step", "_m_step", "_estimate_log_prob",
+                         "_estimate_weighted_log_prob", "_estimate_log_weights", "_estimate_log_prob_resp",
+                         "_compute_lower_bound")
+    #: scikit-learn functions fastem's kernels stand in for (replaced by a Mock, they must be called)
+    _bypassed_functions = ModuleFunctions(sklearn_gaussian_mixture, (
+        "_estimate_gaussian_parameters", "_compute_precision_cholesky", "_compute_precision_cholesky_from_precisions",
+        "_estimate_log_gaussian_prob"))
+
+    def _fallback_reason(self, method: str, X) -> str | None:
+        # parameters fitted on another Array-API library stay with scikit-learn
+        return super()._fallback_reason(method, X) or array_api_reason(getattr(self, "means_", None))
+
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @accelerated
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters by EM (``n_init`` restarts, the best kept).
 
@@ -126,6 +128,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @accelerated
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then the (n_samples,) component labels of X (as ``fit(X).predict(X)``)."""
         source = self._fit(X, sample_weight)
@@ -137,7 +140,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         n_threads = check_n_threads(self.n_jobs)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
-                            *self._checked_initial_parameters(source.n_features), self.backend_, n_threads)
+                            *self._checked_initial_parameters(source), self.backend_, n_threads)
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
         max_iter = self.max_iter if max_iter is None else max_iter
@@ -156,7 +159,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """The data source of the training data; sets ``n_features_in_`` (and
         ``feature_names_in_``); checks there are enough samples for n_components."""
         if _in_memory(X):
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, ensure_all_finite=False)
+            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
             source = as_source(X, sample_weight)
         else:  # memmaps, out-of-core and dask arrays, chunk iterators, fastem data sources
             source = as_source(X, sample_weight, min_samples=2)
@@ -180,7 +183,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _minibatch_source(self, X, sample_weight):
         """The data source of a minibatch for a model that already has parameters."""
         if _in_memory(X):
-            return as_source(validate_data(self, X, dtype=[np.float64, np.float32], reset=False, ensure_all_finite=False),
+            return as_source(validate_data(self, X, dtype=[np.float64, np.float32], reset=False),
                              sample_weight)
         source = as_source(X, sample_weight)
         if source.n_features != self.n_features_in_:
@@ -190,37 +193,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         return source
 
-    def _checked_initial_parameters(self, n_features: int) -> tuple:
-        """weights_init, means_init, precisions_init validated as float64 (or None)."""
-        K, ct = self.n_components, self.covariance_type
-        weights = means = precisions = None
-        if self.weights_init is not None:
-            weights = _as_shape(self.weights_init, (K,), "weights")
-            if (weights < 0).any() or (weights > 1).any():
-                raise ValueError(
-                    "The parameter 'weights' should be in the range [0, 1], but got max value "
-                    f"{weights.max():.5f}, min value {weights.min():.5f}"
-                )
-            if not abs(1.0 - weights.sum()) <= 1e-8:
-                raise ValueError(f"The parameter 'weights' should be normalized, but got sum(weights) = {weights.sum():.5f}")
-        if self.means_init is not None:
-            means = _as_shape(self.means_init, (K, n_features), "means")
-        if self.precisions_init is not None:
-            precisions = _as_shape(self.precisions_init, sum_xx_shape(ct, K, n_features), f"{ct} precision")
-            if ct in ("full", "tied"):
-                for p in precisions.reshape(-1, n_features, n_features):
-                    if not (np.allclose(p, p.T) and (np.linalg.eigvalsh(p) > 0).all()):
-                        raise ValueError(f"'{ct} precision' should be symmetric, positive-definite")
-            elif (precisions <= 0).any():
-                raise ValueError(f"'{ct} precision' should be positive")
-        return weights, means, precisions
+    def _checked_initial_parameters(self, source) -> tuple:
+        """weights_init, means_init, precisions_init as float64 (or None), after
+        scikit-learn's own checks (``_check_parameters``, which reads only X's width,
+        so an empty array stands in for every kind of source)."""
+        self._check_parameters(np.empty((0, source.n_features)), xp=np)
+        return tuple(None if p is None else np.asarray(p, dtype=np.float64)
+                     for p in (self.weights_init, self.means_init, self.precisions_init))
 
     def _fitted_params(self) -> GaussianParams:
-        return GaussianParams(self.weights_, self.means_, self.covariances_, self.precisions_cholesky_)
+        return GaussianParams(*(np.asarray(p, dtype=np.float64) for p in self._get_parameters()))
 
     def _set_fitted(self, params: GaussianParams) -> None:
-        self.weights_, self.means_, self.covariances_, self.precisions_cholesky_ = params
-        self.precisions_ = gaussian.precisions_from_precisions_cholesky(self.precisions_cholesky_, self.covariance_type)
+        self._set_parameters(tuple(params))
 
     # --------------------------------------------------------------- prediction
 
@@ -238,7 +223,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         one piece (arrays) or chunk by chunk (memmaps, h5py/zarr, dask, chunk iterators)."""
         check_is_fitted(self)
         if _in_memory(X):
-            yield self._weighted_log_prob(validate_data(self, X, reset=False, ensure_all_finite=False)), None
+            yield self._weighted_log_prob(validate_data(self, X, reset=False)), None
             return
         source = as_source(X)
         if source.n_features != self.n_features_in_:
@@ -249,17 +234,23 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for chunk, chunk_weight in source.iter_chunks():
             yield self._weighted_log_prob(chunk), chunk_weight
 
+    @accelerated
     def score_samples(self, X) -> np.ndarray:
         """(n_samples,) float64 log-likelihood of each sample."""
-        return np.concatenate([kernels.logsumexp(weighted, axis=1)
-                               for weighted, _ in self._chunks_weighted_log_prob(X)])
+        return self._score_samples(X)
 
+    def _score_samples(self, X) -> np.ndarray:
+        return np.concatenate([kernels.logsumexp(weighted, axis=1) for weighted, _ in self._chunks_weighted_log_prob(X)])
+
+    @accelerated
     def score(self, X, y=None, sample_weight=None) -> float:
         """Average log-likelihood per sample (weighted by ``sample_weight``, or by the
         weights a data source carries), computed chunk by chunk for out-of-core X."""
-        if sample_weight is not None:
-            log_prob = self.score_samples(X)
-            return float(np.average(log_prob, weights=check_sample_weight(sample_weight, log_prob.shape[0])))
+        if sample_weight is not None or _in_memory(X):
+            # the mean of score_samples, to the bit as scikit-learn's
+            log_prob = self._score_samples(X)
+            weights = None if sample_weight is None else check_sample_weight(sample_weight, log_prob.shape[0])
+            return float(np.average(log_prob, weights=weights))
         total = weight = 0.0
         for weighted, chunk_weight in self._chunks_weighted_log_prob(X):
             log_prob = kernels.logsumexp(weighted, axis=1)
@@ -275,10 +266,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         for weighted, _ in self._chunks_weighted_log_prob(X):
             yield weighted.argmax(axis=1)
 
+    @accelerated
     def predict(self, X) -> np.ndarray:
         """(n_samples,) most probable component of each sample."""
         return np.concatenate(list(self.iter_predict(X)))
 
+    @accelerated
     def predict_proba(self, X) -> np.ndarray:
         """(n_samples, n_components) float64 posterior probability of each component."""
         out = []
@@ -321,48 +314,18 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.converged_ = False
         return self
 
-    def sample(self, n_samples=1):
-        """``X`` (n_samples, n_features) float64 drawn from the fitted mixture and ``y``
-        (n_samples,) int64 their components (scikit-learn's draws for the same random_state)."""
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(f"Invalid value for 'n_samples': {n_samples} . The sampling requires at least one sample.")
-        n_features = self.means_.shape[1]
-        rng = check_random_state(self.random_state)
-        n_samples_comp = rng.multinomial(n_samples, self.weights_)
-        if self.covariance_type == "full":
-            X = np.vstack([rng.multivariate_normal(mean, cov, int(n))
-                           for mean, cov, n in zip(self.means_, self.covariances_, n_samples_comp)])
-        elif self.covariance_type == "tied":
-            X = np.vstack([rng.multivariate_normal(mean, self.covariances_, int(n))
-                           for mean, n in zip(self.means_, n_samples_comp)])
-        else:
-            X = np.vstack([mean + rng.standard_normal(size=(n, n_features)) * np.sqrt(cov)
-                           for mean, cov, n in zip(self.means_, self.covariances_, n_samples_comp)])
-        y = np.concatenate([np.full(int(n), k, dtype=np.int64) for k, n in enumerate(n_samples_comp)])
-        return X.astype(np.float64, copy=False), y
-
     # ---------------------------------------------------------- model selection
 
-    def _n_parameters(self) -> int:
-        """Free parameters of the model."""
-        n_features = self.means_.shape[1]
-        cov_params = {
-            "full": self.n_components * n_features * (n_features + 1) / 2.0,
-            "diag": self.n_components * n_features,
-            "tied": n_features * (n_features + 1) / 2.0,
-            "spherical": self.n_components,
-        }[self.covariance_type]
-        return int(cov_params + n_features * self.n_components + self.n_components - 1)
-
+    @accelerated
     def bic(self, X) -> float:
         """Bayesian information criterion on X (lower is better)."""
-        log_prob = self.score_samples(X)
+        log_prob = self._score_samples(X)
         return -2 * log_prob.mean() * log_prob.shape[0] + self._n_parameters() * math.log(log_prob.shape[0])
 
+    @accelerated
     def aic(self, X) -> float:
         """Akaike information criterion on X (lower is better)."""
-        log_prob = self.score_samples(X)
+        log_prob = self._score_samples(X)
         return -2 * log_prob.mean() * log_prob.shape[0] + 2 * self._n_parameters()
 
 
@@ -375,12 +338,3 @@ def _in_memory(X) -> bool:
         or hasattr(X, "__dataframe__")
         or issparse(X)
     )
-
-
-def _as_shape(a, shape: tuple, name: str) -> np.ndarray:
-    a = np.asarray(a, dtype=np.float64)
-    if a.shape != shape:
-        raise ValueError(f"The parameter '{name}' should have the shape of {shape}, but got {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError(f"The parameter '{name}' contains NaN or infinity")
-    return a
