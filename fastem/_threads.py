@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -31,8 +32,26 @@ def _controller():
     return ThreadpoolController()
 
 
+_blas_pinned = 0  # depth of nested blas_single_threaded blocks (BLAS's thread count is process-wide)
+_blas_lock = threading.Lock()
+
+
 @contextmanager
 def blas_single_threaded():
-    """Pin BLAS to one thread while compiled kernels call it from their own threads."""
-    with _controller().limit(limits=1, user_api="blas"):
+    """Pin BLAS to one thread while compiled kernels call it from their own threads.
+
+    Nested blocks cost nothing: an estimator pins BLAS once for a whole fit, because
+    threadpoolctl's limit (tens of microseconds) would otherwise be paid on every kernel
+    call, which is most of a small fit."""
+    global _blas_pinned
+    if _blas_pinned:
         yield
+        return
+    with _controller().limit(limits=1, user_api="blas"):
+        with _blas_lock:
+            _blas_pinned += 1
+        try:
+            yield
+        finally:
+            with _blas_lock:
+                _blas_pinned -= 1

@@ -17,14 +17,17 @@ def check_covariance_type(covariance_type: str) -> str:
     return covariance_type
 
 
-def check_finite(a: np.ndarray, name: str) -> None:
-    """Raise a ValueError naming the first NaN or infinity in ``a``. One streaming sum
-    decides in the usual case (it is finite only if every entry is); only a non-finite
-    sum, from a bad entry or an overflow, pays for the full elementwise scan."""
+def is_finite(a: np.ndarray) -> bool:
+    """Whether every entry is finite. One streaming sum decides in the usual case (it is
+    finite only if every entry is); only a non-finite sum, from a bad entry or an
+    overflow, pays for the full elementwise scan."""
     with np.errstate(over="ignore", invalid="ignore"):
-        if np.isfinite(np.sum(a)):
-            return
-    if not np.isfinite(a).all():
+        return bool(np.isfinite(np.sum(a)) or np.isfinite(a).all())
+
+
+def check_finite(a: np.ndarray, name: str) -> None:
+    """Raise a ValueError naming the first NaN or infinity in ``a``."""
+    if not is_finite(a):
         bad = np.argwhere(~np.isfinite(a))[0]
         raise ValueError(
             f"{name} contains NaN or infinity (first at index {tuple(int(i) for i in bad)}: "

@@ -1,7 +1,9 @@
 """Data sources: what the EM driver iterates over.
 
 Every source reduces one EM pass to a single :class:`~fastem.suff_stats.SuffStats`
-(``em_stats``), yields its data chunk by chunk for predictions (``iter_chunks``), and
+(``em_stats``; ``check_parameters=False`` says the parameters came from fastem's own
+M-step, which lets a small in-memory pass skip their checks; sources of large data may
+check them anyway), yields its data chunk by chunk for predictions (``iter_chunks``), and
 draws a sample for initialisation (``sample``). The driver and the estimators never
 see chunks. ``as_source`` picks the source for an input.
 """
@@ -22,7 +24,7 @@ class DataSource(Protocol):
     dtype: np.dtype
 
     def em_stats(self, weights, means, precisions_cholesky, covariance_type: str, *, backend: str,
-                 n_threads: int | None) -> SuffStats: ...
+                 n_threads: int | None, check_parameters: bool = True) -> SuffStats: ...
 
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
 
@@ -42,9 +44,10 @@ class ArraySource:
         self.dtype = self.X.dtype
         self.sample_weight = check_sample_weight(sample_weight, self.n_samples)
 
-    def em_stats(self, weights, means, precisions_cholesky, covariance_type, *, backend="auto", n_threads=None):
-        return kernels.em_stats(self.X, weights, means, precisions_cholesky, covariance_type,
-                                self.sample_weight, backend=backend, n_threads=n_threads)
+    def em_stats(self, weights, means, precisions_cholesky, covariance_type, *, backend="auto", n_threads=None,
+                 check_parameters=True):
+        return kernels.em_stats(self.X, weights, means, precisions_cholesky, covariance_type, self.sample_weight,
+                                backend=backend, n_threads=n_threads, check_parameters=check_parameters)
 
     def iter_chunks(self):
         yield self.X, self.sample_weight

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg.lapack import dpotrf as _potrf, dtrtrs as _trtrs
 
 from .suff_stats import SuffStats
 
@@ -66,12 +67,16 @@ def precisions_cholesky_from_covariances(
         out = np.empty_like(mats, dtype=np.float64)
         eye = np.eye(mats.shape[-1])
         for k, cov in enumerate(mats):
-            try:
-                cov_chol = linalg.cholesky(cov, lower=True)
-            except linalg.LinAlgError:
+            # LAPACK directly: the routines scipy.linalg.cholesky and solve_triangular call
+            # (so the same numbers as scikit-learn's), without their per-call checks, which
+            # cost more than the factorisation for small D
+            cov_chol, info = _potrf(cov, lower=1, clean=1)
+            if info == 0:
+                inverse, info = _trtrs(cov_chol, eye, lower=1)
+            if info != 0 or not np.isfinite(inverse).all():
                 what = "the tied covariance" if covariance_type == "tied" else f"the covariance of component {k}"
-                raise ValueError(_ILL_DEFINED.format(what=what, reg_covar=reg_covar)) from None
-            out[k] = linalg.solve_triangular(cov_chol, eye, lower=True).T
+                raise ValueError(_ILL_DEFINED.format(what=what, reg_covar=reg_covar))
+            out[k] = inverse.T
         return out[0] if covariance_type == "tied" else out
     bad = np.flatnonzero(~(np.asarray(covariances) > 0).reshape(len(covariances), -1).all(axis=1))
     if bad.size:

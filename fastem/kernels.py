@@ -174,19 +174,25 @@ def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *,
 
 
 def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight=None, shift=None, *,
-             backend: str = "auto", n_threads: int | None = None,
-             block_size: int = DEFAULT_BLOCK_SIZE) -> SuffStats:
+             backend: str = "auto", n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
+             check_parameters: bool = True) -> SuffStats:
     """Fused E-step + sufficient statistics: one pass over X, no (N, K) array.
 
     X: (N, D) float32/float64 (float32 is computed blockwise, accumulated in float64);
     weights (K,); means (K, D); precisions_cholesky by ``covariance_type``; sample_weight
     (N,) or None; shift defaults to ``means`` (tied: ``weights @ means``).
+    ``check_parameters=False`` skips the checks of weights, means and precisions_cholesky:
+    only for parameters fastem's own M-step made (C-contiguous float64 of the right
+    shapes), where the checks would cost more than a small pass.
     """
     # X's finiteness is checked after the pass, not before (a scan of X costs as much as a
     # third of the pass): NaN or inf in X make the log-likelihood non-finite, and the
     # kernels' memory accesses never depend on values, so the pass itself is safe.
-    X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type, weights,
-                                                             finite_X=False)
+    if check_parameters:
+        X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type,
+                                                                 weights, finite_X=False)
+    else:
+        X = v.check_X(X, finite=False)
     sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     if shift is None:
         shift = default_shift(weights, means, covariance_type)

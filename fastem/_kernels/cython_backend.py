@@ -8,6 +8,8 @@ results are bit-identical for any ``n_threads``.
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .._threads import blas_single_threaded
@@ -33,9 +35,15 @@ def _n_slots(n_samples: int, block_size: int, floats_per_slot: int) -> int:
     return min(-(-n_samples // block_size), MAX_SLOTS, by_memory)
 
 
+#: Tasks (slots or blocks) each thread of a team needs before a team pays: a team's start
+#: and barrier cost more than a few blocks of work, and on a busy machine a barrier can
+#: wait a whole scheduler time slice for a descheduled thread (measured: 11 ms per call at
+#: N = 300 on 2 loaded cores, against 0.1 ms with one thread).
+MIN_TASKS_PER_THREAD = 4
+
+
 def _threads_for(n_threads: int, n_tasks: int) -> int:
-    # no idle thread team (whose start and barrier cost more than a small call)
-    return max(1, min(n_threads, n_tasks))
+    return max(1, min(n_threads, n_tasks // MIN_TASKS_PER_THREAD))
 
 
 #: The expanded form (one GEMM over the quadratic features of ``x - c0`` for all
@@ -76,7 +84,7 @@ def _precision_forms(precisions_cholesky, covariance_type: str, n_components: in
     lower triangle of z z^T, row by row)."""
     if covariance_type == "full":
         precisions = np.einsum("kde,kfe->kdf", precisions_cholesky, precisions_cholesky)
-        rows, cols = np.tril_indices(n_features)
+        rows, cols = _tril_indices(n_features)
         coef = -0.5 * precisions[:, rows, cols] * np.where(rows == cols, 1.0, 2.0)
         return coef, lambda delta: np.einsum("kde,ke->kd", precisions, delta)
     precisions = np.reshape(precisions_cholesky, (n_components, -1)) ** 2
@@ -124,7 +132,7 @@ def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int)
     assert a.ndim == 2 and axis in (-1, 1), "the wrapper passes (N, K) rows and axis=-1"
     a = np.ascontiguousarray(a, dtype=np.float64)
     out = np.empty(a.shape[0])
-    _gaussian.logsumexp(a, out, _threads_for(n_threads, a.shape[0] // 4096))
+    _gaussian.logsumexp(a, out, _threads_for(n_threads, a.shape[0] // 1024))
     return out
 
 
@@ -137,6 +145,14 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
         _gaussian.gaussian_log_prob(X, *params, covariance_type, expanded, out,
                                     _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
     return out
+
+
+@lru_cache(maxsize=16)
+def _tril_indices(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices`` made once per D (it costs more than a small pass's kernel)."""
+    rows, cols = np.tril_indices(n_features)
+    rows.flags.writeable = cols.flags.writeable = False
+    return rows, cols
 
 
 def _symmetric(lower: np.ndarray) -> np.ndarray:
@@ -177,7 +193,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     sum_xx = sum_xx.reshape(n_components, n_quad)
     if covariance_type == "full":
         lower = np.zeros((n_components, n_features, n_features))
-        lower[:, *np.tril_indices(n_features)] = sum_xx
+        lower[:, *_tril_indices(n_features)] = sum_xx
         sum_xx = _symmetric(lower)
     elif covariance_type == "spherical":
         sum_xx = sum_xx[:, 0]

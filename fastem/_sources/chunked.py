@@ -221,7 +221,7 @@ class ChunkedSource:
         return self._validated_chunks()
 
     def em_stats(self, weights, means, precisions_cholesky, covariance_type: str, *, backend: str = "auto",
-                 n_threads: int | None = None) -> SuffStats:
+                 n_threads: int | None = None, check_parameters: bool = True) -> SuffStats:
         """Sum of the chunks' :func:`fastem.kernels.em_stats`, all around one shift (the
         default shift of the parameters), so the result does not depend on the chunking."""
         em_pass = EMPass.prepare(weights, means, precisions_cholesky, covariance_type, self.n_features,

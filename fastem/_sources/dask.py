@@ -94,7 +94,7 @@ class DaskSource:
             self._w_blocks = list(sample_weight.to_delayed().ravel())
 
     def em_stats(self, weights, means, precisions_cholesky, covariance_type: str, *, backend: str = "auto",
-                 n_threads: int | None = None) -> SuffStats:
+                 n_threads: int | None = None, check_parameters: bool = True) -> SuffStats:
         """Map-reduce of per-block :func:`fastem.kernels.em_stats` around one shift."""
         import dask
 

@@ -21,11 +21,20 @@ class GaussianParams(NamedTuple):
     precisions_cholesky: np.ndarray
 
 
+class CheckedGaussianParams(GaussianParams):
+    """Parameters fastem's own code made (M-step, initialisation): C-contiguous float64 of
+    consistent shapes, so a pass need not check them again (parameters set by hand, for a
+    warm start, are plain :class:`GaussianParams` and are checked)."""
+
+    __slots__ = ()
+
+
 def params_from_covariances(weights, means, covariances, covariance_type: str, reg_covar: float) -> GaussianParams:
     """Complete the parameters with the precision Cholesky factor; a covariance that is
     not positive definite raises a ValueError naming the component and ``reg_covar``."""
     precisions_cholesky = gaussian.precisions_cholesky_from_covariances(covariances, covariance_type, reg_covar)
-    return GaussianParams(weights, means, covariances, precisions_cholesky)
+    return CheckedGaussianParams(*(np.ascontiguousarray(p, dtype=np.float64)
+                                   for p in (weights, means, covariances, precisions_cholesky)))
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,8 @@ class GaussianFamily:
         # initial weights) leaves the responsibilities unchanged and adds n log c.
         total = params.weights.sum()
         stats = source.em_stats(params.weights / total, params.means, params.precisions_cholesky,
-                                self.covariance_type, backend=self.backend, n_threads=self.n_threads)
+                                self.covariance_type, backend=self.backend, n_threads=self.n_threads,
+                                check_parameters=not isinstance(params, CheckedGaussianParams))
         if total != 1.0:
             stats.loglik += stats.n * np.log(total)
         return stats

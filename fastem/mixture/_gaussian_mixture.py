@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import math
-from numbers import Integral
 
 import numpy as np
-from scipy.sparse import issparse
 from sklearn.base import _fit_context
 from sklearn.mixture import _gaussian_mixture as sklearn_gaussian_mixture
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import kernels
@@ -17,13 +14,17 @@ from ..data import as_source
 from ..em import run_em
 from ..online import StepwiseEM
 from ..progress import as_callback
+from .._threads import blas_single_threaded
 from .._validation import check_n_threads, check_sample_weight
-from ._dropin import DropInMixin, ModuleFunctions, accelerated, array_api_reason
+from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture
+from ._base import in_memory as _in_memory
+from ._dropin import ModuleFunctions, accelerated
 from ._family import GaussianFamily, GaussianParams
 from ._init import GaussianInit
+from ._validate import FastValidation
 
 
-class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
+class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.GaussianMixture):
     """Gaussian mixture fitted by EM: a subclass of :class:`sklearn.mixture.GaussianMixture`
     (same parameters, attributes, methods and private API) whose public methods run on
     fastem's kernels where they can, and are scikit-learn's own otherwise (see
@@ -60,9 +61,7 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
 
     _parameter_constraints: dict = {
         **sklearn_gaussian_mixture.GaussianMixture._parameter_constraints,
-        "backend": [str],
-        "n_jobs": [Integral, None],
-        "callback": [callable, StrOptions({"tqdm"}), None],
+        **FASTEM_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -109,10 +108,6 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         "_estimate_gaussian_parameters", "_compute_precision_cholesky", "_compute_precision_cholesky_from_precisions",
         "_estimate_log_gaussian_prob"))
 
-    def _fallback_reason(self, method: str, X) -> str | None:
-        # parameters fitted on another Array-API library stay with scikit-learn
-        return super()._fallback_reason(method, X) or array_api_reason(getattr(self, "means_", None))
-
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -144,40 +139,16 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
         max_iter = self.max_iter if max_iter is None else max_iter
-        result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
-                        random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
-                        verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
-        self._set_fitted(result.params)
+        with blas_single_threaded():  # once for the whole fit, not per kernel call
+            result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
+                            random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
+                            verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
+        self._set_fitted(result.params, source.dtype)
         self._online = None
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.lower_bounds_ = result.lower_bounds
-        return source
-
-    def _training_source(self, X, sample_weight):
-        """The data source of the training data; sets ``n_features_in_`` (and
-        ``feature_names_in_``); checks there are enough samples for n_components."""
-        if _in_memory(X):
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            source = as_source(X, sample_weight)
-        else:  # memmaps, out-of-core and dask arrays, chunk iterators, fastem data sources
-            source = as_source(X, sample_weight, min_samples=2)
-            self.n_features_in_ = source.n_features
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        n_samples = source.n_samples
-        if n_samples < self.n_components:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}"
-            )
-        weights = getattr(source, "sample_weight", None)
-        if weights is not None and np.count_nonzero(weights) < self.n_components:
-            raise ValueError(
-                f"sample_weight has {np.count_nonzero(weights)} non-zero entries, fewer than "
-                f"n_components = {self.n_components}"
-            )
         return source
 
     def _minibatch_source(self, X, sample_weight):
@@ -204,8 +175,10 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
     def _fitted_params(self) -> GaussianParams:
         return GaussianParams(*(np.asarray(p, dtype=np.float64) for p in self._get_parameters()))
 
-    def _set_fitted(self, params: GaussianParams) -> None:
-        self._set_parameters(tuple(params))
+    def _set_fitted(self, params: GaussianParams, dtype) -> None:
+        """Store the parameters (computed in float64) in the data's dtype, as scikit-learn
+        stores them."""
+        self._set_parameters(tuple(np.asarray(p, dtype=dtype) for p in params))
 
     # --------------------------------------------------------------- prediction
 
@@ -215,8 +188,13 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         log_prob = kernels.gaussian_log_prob(X, self.means_, self.precisions_cholesky_, self.covariance_type,
                                              backend=self.backend, n_threads=self.n_jobs)
         with np.errstate(divide="ignore"):  # a zero weight gives -inf
-            log_prob += np.log(self.weights_)
+            log_prob += np.log(np.asarray(self.weights_, dtype=np.float64))
         return log_prob
+
+    def _output_dtype(self, X):
+        """scikit-learn's dtype for scores and probabilities: that of X and the parameters
+        together (float32 only when both are); fastem computes them in float64."""
+        return np.result_type(np.asarray(X).dtype if _in_memory(X) else np.float64, self.means_.dtype, np.float32)
 
     def _chunks_weighted_log_prob(self, X):
         """Yield ``(weighted log-probs (n, K) float64, sample_weight or None)`` for X in
@@ -240,7 +218,8 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         return self._score_samples(X)
 
     def _score_samples(self, X) -> np.ndarray:
-        return np.concatenate([kernels.logsumexp(weighted, axis=1) for weighted, _ in self._chunks_weighted_log_prob(X)])
+        return np.concatenate([kernels.logsumexp(weighted, axis=1) for weighted, _ in self._chunks_weighted_log_prob(X)]
+                              ).astype(self._output_dtype(X), copy=False)
 
     @accelerated
     def score(self, X, y=None, sample_weight=None) -> float:
@@ -278,7 +257,7 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         for weighted, _ in self._chunks_weighted_log_prob(X):
             weighted -= kernels.logsumexp(weighted, axis=1)[:, np.newaxis]
             out.append(np.exp(weighted))
-        return np.concatenate(out)
+        return np.concatenate(out).astype(self._output_dtype(X), copy=False)
 
     # ------------------------------------------------------------ online EM
 
@@ -307,7 +286,8 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
             source = self._minibatch_source(X, sample_weight)
         online.partial_fit(source)
         self._online = online
-        self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky))
+        self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky),
+                         source.dtype)
         self.n_iter_ = online.n_steps
         self.lower_bound_ = online.loglik
         self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), online.loglik]
@@ -328,13 +308,3 @@ class GaussianMixture(DropInMixin, sklearn_gaussian_mixture.GaussianMixture):
         log_prob = self._score_samples(X)
         return -2 * log_prob.mean() * log_prob.shape[0] + 2 * self._n_parameters()
 
-
-def _in_memory(X) -> bool:
-    """Inputs scikit-learn's validation takes as they are: arrays (not memmaps), lists,
-    data frames, sparse matrices; everything else goes to :func:`fastem.data.as_source`."""
-    return (
-        (isinstance(X, np.ndarray) and not isinstance(X, np.memmap))
-        or isinstance(X, (list, tuple))
-        or hasattr(X, "__dataframe__")
-        or issparse(X)
-    )

@@ -1,0 +1,61 @@
+"""scikit-learn's parameter and data validation with the common case made cheap.
+
+For a small fit, scikit-learn's checks cost more than the EM itself: ``get_params``
+inspects ``__init__``'s signature on every call, every constraint object is rebuilt on
+every call, and ``validate_data`` probes X for every dataframe library. Here the
+signature and the constraint objects are built once per class, and a plain float ndarray
+is checked directly. Whatever the fast checks do not accept goes through scikit-learn's
+own functions, so every error and warning is scikit-learn's.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from sklearn.utils._param_validation import make_constraint
+from sklearn.utils.validation import validate_data
+
+from .._validation import is_finite
+
+
+class FastValidation:
+    """Mixin (before scikit-learn's estimator in the bases) caching what
+    ``_validate_params`` rebuilds on every call."""
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        return list(_param_names(cls))
+
+    def _validate_params(self) -> None:
+        params = self.get_params(deep=False)
+        for name, constraints in _constraints(type(self)):
+            if name in params and not any(c.is_satisfied_by(params[name]) for c in constraints):
+                super()._validate_params()  # raises scikit-learn's InvalidParameterError
+                return
+
+
+@lru_cache(maxsize=None)
+def _param_names(cls) -> tuple[str, ...]:
+    # scikit-learn's own derivation, once per class
+    return tuple(super(FastValidation, cls)._get_param_names())
+
+
+@lru_cache(maxsize=None)
+def _constraints(cls) -> tuple:
+    """(name, constraint objects) of every validated parameter of ``cls``."""
+    return tuple((name, tuple(make_constraint(c) for c in constraints))
+                 for name, constraints in cls._parameter_constraints.items() if constraints != "no_validation")
+
+
+def validate_training_data(estimator, X) -> np.ndarray:
+    """``validate_data(estimator, X, dtype=[float64, float32], ensure_min_samples=2)``:
+    a finite 2-d float32/float64 ndarray (the common case) is taken as it is, with
+    ``n_features_in_`` set (and a stale ``feature_names_in_`` removed) as scikit-learn
+    does; anything else, invalid input included, goes through scikit-learn."""
+    if (type(X) is np.ndarray and X.dtype in (np.float64, np.float32) and X.ndim == 2
+            and X.shape[0] >= 2 and X.shape[1] >= 1 and is_finite(X)):
+        estimator.n_features_in_ = X.shape[1]
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        return X
+    return validate_data(estimator, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
