@@ -250,17 +250,20 @@ def kmeans_assign(X, centers, sample_weight=None, labels=None, *, x_mean=None, b
     return labels, stats
 
 
-def kmeans_bounded_assign(X, centers, labels, upper, lower, half_gap, shifts, margin: float = 0.0,
-                          sample_weight=None, *, x_mean=None, backend: str = "auto", n_threads: int | None = None,
-                          block_size: int = DEFAULT_BLOCK_SIZE) -> KMeansStats:
+def kmeans_bounded_assign(X, centers, labels, upper, lower, half_gap, drift, max_drift: float = 0.0,
+                          margin: float = 0.0, sample_weight=None, *, x_mean=None, backend: str = "auto",
+                          n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> KMeansStats:
     """Hamerly's exact assignment: the labels of :func:`kmeans_assign`, computing all K
     distances only for rows whose bounds do not settle their centre.
 
-    labels (N,) int32 (-1: unassigned), upper and lower (N,) float64 bounds on the
-    distance to the own / every other centre, all updated in place; shifts (K,): how
-    far each centre moved since the bounds were set; half_gap (K,): half the distance
-    from each centre to its nearest other one; margin >= 0 absorbs the bounds' rounding.
-    Returns the changes of nk, n_members and sum_x (inertia NaN).
+    labels (N,) int32 (-1: unassigned), upper and lower (N,) float64, all updated in
+    place. The bounds are stored relative to the drifts, so that a settled row is only
+    read: ``upper + drift[label]`` bounds the distance to the own centre from above,
+    ``lower - max_drift`` the distance to every other centre from below. drift (K,): how
+    far each centre has moved in all (sum of its shifts); max_drift: the sum over the
+    moves of their largest shift; half_gap (K,): half the distance from each centre to
+    its nearest other one; margin >= 0 absorbs the bounds' rounding. Returns the
+    changes of nk, n_members and sum_x (inertia NaN).
     """
     X, centers, x_mean, sample_weight = _check_kmeans(X, centers, x_mean, sample_weight)
     n_samples, n_centers = X.shape[0], centers.shape[0]
@@ -270,22 +273,34 @@ def kmeans_bounded_assign(X, centers, labels, upper, lower, half_gap, shifts, ma
     if labels.max(initial=-1) >= n_centers or labels.min(initial=0) < -1:
         raise ValueError(f"labels must lie in [-1, {n_centers - 1}]")
     half_gap = v.check_nonnegative(half_gap, (n_centers,), "half_gap")
-    shifts = v.check_nonnegative(shifts, (n_centers,), "shifts")
-    if not (np.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be finite and >= 0, got {margin!r}")
+    drift = v.check_nonnegative(drift, (n_centers,), "drift")
+    for name, value in (("max_drift", max_drift), ("margin", margin)):
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
     return get_kmeans_backend(backend).kmeans_bounded_assign(
-        X, x_mean, sample_weight, centers, half_gap, shifts, float(margin), labels, upper, lower,
+        X, x_mean, sample_weight, centers, half_gap, drift, float(max_drift), float(margin), labels, upper, lower,
         **_options(n_threads, block_size))
 
 
-def kmeans_plusplus_pots(X, closest_sq, candidates, sample_weight=None, *, x_mean=None, backend: str = "auto",
-                         n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+def kmeans_plusplus_pots(X, closest_sq, candidates, sample_weight=None, new_closest=None, *, x_mean=None,
+                         backend: str = "auto", n_threads: int | None = None,
+                         block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
     """(L,) float64 k-means++ potential ``sum_i w_i min(closest_sq_i, ||z_i - c_l||^2)``
-    after adding each candidate centre c_l (candidates (L, D), centred coordinates)."""
+    after adding each candidate centre c_l (candidates (L, D), centred coordinates).
+
+    new_closest: None, or a writeable C-contiguous (L, N) float64 array that receives
+    those minima; its row l is bit for bit what :func:`kmeans_update_closest` makes of
+    ``closest_sq`` for c_l, so the seeding needs no second pass over X per centre.
+    """
     X, candidates, x_mean, sample_weight = _check_kmeans(X, candidates, x_mean, sample_weight, "candidates")
     closest_sq = v.check_state(closest_sq, X.shape[0], np.float64, "closest_sq")
+    shape = (candidates.shape[0], X.shape[0])
+    if new_closest is not None and not (isinstance(new_closest, np.ndarray) and new_closest.dtype == np.float64
+                                        and new_closest.shape == shape and new_closest.flags.c_contiguous
+                                        and new_closest.flags.writeable):
+        raise ValueError(f"new_closest must be None or a writeable C-contiguous {shape} float64 array")
     return get_kmeans_backend(backend).kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates,
-                                                            **_options(n_threads, block_size))
+                                                            new_closest, **_options(n_threads, block_size))
 
 
 def kmeans_update_closest(X, closest_sq, center, *, x_mean=None, backend: str = "auto",

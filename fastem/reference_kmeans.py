@@ -90,21 +90,24 @@ def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, 
     return KMeansStats(nk, members, sum_x, inertia, n_changed)
 
 
-def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, shifts, margin: float, labels, upper,
-                          lower, *, n_threads: int, block_size: int) -> KMeansStats:
+def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, max_drift: float, margin: float,
+                          labels, upper, lower, *, n_threads: int, block_size: int) -> KMeansStats:
     """Hamerly's exact assignment: the same labels as :func:`kmeans_assign`, computing all
     K distances only for rows whose bounds do not prove their centre is still nearest.
 
-    State per row (in/out): ``labels`` (-1: not yet assigned), ``upper`` >= distance to
-    its centre, ``lower`` <= distance to every other centre. ``shifts`` (K,) is how far
-    each centre moved since the bounds were set (the bounds are moved first);
-    ``half_gap`` (K,) is half the distance from each centre to its nearest other centre.
-    A row keeps its label when ``upper + margin < max(lower, half_gap[label])``: ``margin``
-    covers the bounds' rounding, so a bound never decides a near-tie. Returns the changes
-    of the statistics (rows moving in minus rows moving out) and NaN inertia.
+    State per row (in/out): ``labels`` (-1: not yet assigned) and the bounds, stored
+    relative to the centres' drifts so that a row the bounds settle is only read:
+    ``upper + drift[label]`` >= the distance to its centre, ``lower - max_drift`` <= the
+    distance to every other centre. ``drift`` (K,) is how far each centre has moved in
+    all (the sum of its shifts), ``max_drift`` the sum of the largest shift of every
+    move; ``half_gap`` (K,) is half the distance from each centre to its nearest other
+    centre. A row keeps its label when ``upper + drift[label] + margin <
+    max(lower - max_drift, half_gap[label])``: ``margin`` covers the bounds' rounding
+    (relative to the scale of the distances plus ``max_drift``), so a bound never
+    decides a near-tie. Returns the changes of the statistics (rows moving in minus
+    rows moving out) and NaN inertia.
     """
     n_components = centers.shape[0]
-    max_shift = shifts.max() if n_components else 0.0
     nk = np.zeros(n_components)
     members = np.zeros(n_components, dtype=np.int64)
     sum_x = np.zeros_like(centers)
@@ -112,28 +115,28 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, shifts, m
     for rows in _blocks(X.shape[0]):
         old = labels[rows].copy()
         known = old >= 0
+        own = np.maximum(old, 0)
         up, low = upper[rows], lower[rows]
-        up[known] += shifts[old[known]]
-        low[known] -= max_shift
-        bound = np.where(known, np.maximum(low, half_gap[np.maximum(old, 0)]), -np.inf)
-        open_ = ~(up + margin < bound)
+        bound = np.where(known, np.maximum(low - max_drift, half_gap[own]), -np.inf)
+        open_ = ~(up + drift[own] + margin < bound)
         # tighten the upper bound to the exact distance before scanning all centres
         z_open = _centred(X, x_mean, slice(rows.start, rows.stop))[open_]
         idx = np.flatnonzero(open_)
         tight = known[idx]
-        exact = np.sqrt(((z_open - centers[np.maximum(old[idx], 0)]) ** 2).sum(axis=1))
-        up[idx[tight]] = exact[tight]
-        scan = idx[~(tight & (exact + margin < bound[idx]))]
+        exact = np.sqrt(((z_open - centers[own[idx]]) ** 2).sum(axis=1))
+        settled = tight & (exact + margin < bound[idx])
+        up[idx[settled]] = exact[settled] - drift[own[idx[settled]]]
+        scan = idx[~settled]
         new = old.copy()
         if scan.size:
             z = _centred(X, x_mean, slice(rows.start, rows.stop))[scan]
             d2 = _sq_distances(z, centers)
             nearest = d2.argmin(axis=1)
             new[scan] = nearest
-            up[scan] = np.sqrt(d2[np.arange(scan.size), nearest])
+            up[scan] = np.sqrt(d2[np.arange(scan.size), nearest]) - drift[nearest]
             if n_components > 1:
                 d2[np.arange(scan.size), nearest] = np.inf
-                low[scan] = np.sqrt(d2.min(axis=1))
+                low[scan] = np.sqrt(d2.min(axis=1)) + max_drift
             else:
                 low[scan] = np.inf
         labels[rows] = new
@@ -146,14 +149,18 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, shifts, m
     return KMeansStats(nk, members, sum_x, float("nan"), n_changed)
 
 
-def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, *, n_threads: int,
+def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, new_closest=None, *, n_threads: int,
                          block_size: int) -> np.ndarray:
     """(L,) ``sum_i w_i min(closest_sq_i, ||z_i - candidates_l||^2)``: the potential
-    k-means++ would have after adding each candidate centre (L, D) float64 (centred)."""
+    k-means++ would have after adding each candidate centre (L, D) float64 (centred).
+    ``new_closest`` (L, N) float64 or None: receives those minima, row l being exactly
+    what :func:`kmeans_update_closest` makes of ``closest_sq`` for candidate l."""
     pots = np.zeros(candidates.shape[0])
     for rows in _blocks(X.shape[0]):
         z = _centred(X, x_mean, rows)
         d2 = np.minimum(_sq_distances(z, candidates), closest_sq[rows, np.newaxis])
+        if new_closest is not None:
+            new_closest[:, rows] = d2.T
         pots += _weights(sample_weight, rows, z.shape[0]) @ d2
     return pots
 

@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from _data import DTYPES, RTOL
 from fastem import kernels
 from fastem.cluster import kmeans, kmeans_plusplus
+from fastem.cluster import _seeding
 from fastem.cluster._lloyd import _half_gaps
 
 BLOCK = 16
@@ -50,15 +51,22 @@ def _iterations(X, x_mean, centers, weights, backend, n_threads, n_iter=4, seed=
     rng = np.random.default_rng(seed)
     n = X.shape[0]
     labels, upper, lower = np.full(n, -1, np.int32), np.zeros(n), np.zeros(n)
-    shifts = np.zeros(centers.shape[0])
+    drift, max_drift = np.zeros(centers.shape[0]), 0.0
     out = []
     for _ in range(n_iter):
-        delta = kernels.kmeans_bounded_assign(X, centers, labels, upper, lower, _half_gaps(centers), shifts, 1e-9,
-                                              weights, x_mean=x_mean, backend=backend, n_threads=n_threads,
-                                              block_size=BLOCK)
+        delta = kernels.kmeans_bounded_assign(X, centers, labels, upper, lower, _half_gaps(centers), drift,
+                                              max_drift, 1e-9, weights, x_mean=x_mean, backend=backend,
+                                              n_threads=n_threads, block_size=BLOCK)
         out.append((labels.copy(), upper.copy(), lower.copy(), delta, centers))
+        # the bounds hold: upper + drift >= the distance to the own centre, lower - max_drift <= the others'
+        d = np.sqrt(((((X - x_mean).astype(np.float64))[:, None] - centers[None]) ** 2).sum(axis=2))
+        own = d[np.arange(n), labels]
+        assert (upper + drift[labels] >= own * (1 - 1e-12)).all()
+        d[np.arange(n), labels] = np.inf
+        assert (lower - max_drift <= d.min(axis=1) * (1 + 1e-12)).all()
         moved = centers + rng.normal(size=centers.shape) * 0.3
         shifts = np.sqrt(((moved - centers) ** 2).sum(axis=1))
+        drift, max_drift = drift + shifts, max_drift + shifts.max()
         centers = moved
     return out
 
@@ -117,6 +125,17 @@ def test_plusplus_kernels_match_reference(kernel_backend, dtype, weighted):
         results[name] = closest, pots
     for got, expected in zip(results[kernel_backend], results["numpy"]):
         np.testing.assert_allclose(got, expected, rtol=1e-12)
+    for name in ("numpy", kernel_backend):
+        # the kept minima are, bit for bit, what the update pass makes of closest_sq
+        closest = results[name][0]
+        new_closest = np.empty((centers.shape[0] - 1, X.shape[0]))
+        pots = kernels.kmeans_plusplus_pots(X, closest, centers[1:], weights, new_closest, x_mean=x_mean,
+                                            backend=name, block_size=BLOCK)
+        np.testing.assert_array_equal(pots, results[name][1])
+        for row, center in zip(new_closest, centers[1:]):
+            updated = closest.copy()
+            kernels.kmeans_update_closest(X, updated, center, x_mean=x_mean, backend=name, block_size=BLOCK)
+            np.testing.assert_array_equal(row, updated)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -142,8 +161,8 @@ def test_a_near_tie_is_never_decided_by_the_bounds(backend):
     centers = np.array([[-1.0], [1.0], [10.0]])
     labels, upper, lower = np.full(4, -1, np.int32), np.zeros(4), np.zeros(4)
     for _ in range(3):
-        kernels.kmeans_bounded_assign(X, centers, labels, upper, lower, _half_gaps(centers), np.zeros(3), 1e-9,
-                                      backend=backend)
+        kernels.kmeans_bounded_assign(X, centers, labels, upper, lower, _half_gaps(centers), np.zeros(3), 0.0,
+                                      1e-9, backend=backend)
         assert labels[0] == 0
 
 
@@ -178,7 +197,10 @@ def test_weighted_kmeans_equals_scikit_learn(backend):
     np.testing.assert_allclose(got.cluster_centers, expected.cluster_centers_, rtol=1e-10, atol=1e-10)
 
 
-def test_seeding_equals_scikit_learn(backend):
+@pytest.mark.parametrize("keep", [True, False])
+def test_seeding_equals_scikit_learn(backend, keep, monkeypatch):
+    if not keep:  # no room for the candidates' minima: a second pass per centre
+        monkeypatch.setattr(_seeding, "NEW_CLOSEST_MAX_BYTES", 0)
     X = DATASETS["digits"]()
     for seed in range(3):
         _, expected = sklearn_kmeans_plusplus(X, 10, random_state=seed)

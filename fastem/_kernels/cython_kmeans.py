@@ -41,21 +41,22 @@ def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, 
     return _reduce(nk, members, sum_x, float(inertia.sum()), n_changed, X.shape[1])
 
 
-def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, shifts, margin: float, labels, upper,
-                          lower, *, n_threads: int, block_size: int) -> KMeansStats:
+def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, max_drift: float, margin: float,
+                          labels, upper, lower, *, n_threads: int, block_size: int) -> KMeansStats:
     """Hamerly's assignment (see :func:`fastem.reference_kmeans.kmeans_bounded_assign`)."""
     nk, members, sum_x, n_changed = _buffers(*X.shape, centers.shape[0], block_size)
-    _kmeans.bounded_assign(X, x_mean, sample_weight, _transposed(centers), half_gap, shifts, margin, labels, upper,
-                           lower, nk, members, sum_x, n_changed, _threads_for(n_threads, nk.shape[0]), block_size)
+    _kmeans.bounded_assign(X, x_mean, sample_weight, _transposed(centers), half_gap, drift, max_drift, margin, labels,
+                           upper, lower, nk, members, sum_x, n_changed, _threads_for(n_threads, nk.shape[0]),
+                           block_size)
     return _reduce(nk, members, sum_x, float("nan"), n_changed, X.shape[1])
 
 
-def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, *, n_threads: int,
+def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, new_closest=None, *, n_threads: int,
                          block_size: int) -> np.ndarray:
     """(L,) potentials after adding each candidate (see :mod:`fastem.reference_kmeans`)."""
     n_slots = _n_slots(X.shape[0], block_size, candidates.shape[0])
     pots = np.zeros((n_slots, candidates.shape[0]))
-    _kmeans.plusplus_pots(X, x_mean, sample_weight, closest_sq, _transposed(candidates), pots,
+    _kmeans.plusplus_pots(X, x_mean, sample_weight, closest_sq, _transposed(candidates), pots, new_closest,
                           _threads_for(n_threads, n_slots), block_size)
     return pots.sum(axis=0)
 

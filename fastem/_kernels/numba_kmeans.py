@@ -13,6 +13,8 @@ from ..reference_kmeans import KMeansStats
 from ._numba import kmeans as _kmeans
 from .numba_backend import _NO_WEIGHTS, _as_bytes, _n_slots, _numba_threads, _readonly
 
+_NO_CLOSEST = np.empty((0, 0))  # plusplus_pots' new_closest when the caller keeps none
+
 
 def _buffers(n_samples: int, n_features: int, n_components: int, block_size: int):
     """Zeroed slot buffers nk, members (S, K), sum_x (S, K, D), n_changed (S,)."""
@@ -45,18 +47,18 @@ def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, 
     return _reduce(nk, members, sum_x, float(inertia.sum()), n_changed)
 
 
-def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, shifts, margin: float, labels, upper,
-                          lower, *, n_threads: int, block_size: int) -> KMeansStats:
+def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, max_drift: float, margin: float,
+                          labels, upper, lower, *, n_threads: int, block_size: int) -> KMeansStats:
     """Hamerly's assignment (see :func:`fastem.reference_kmeans.kmeans_bounded_assign`)."""
     nk, members, sum_x, n_changed = _buffers(*X.shape, centers.shape[0], block_size)
     with _numba_threads(min(n_threads, nk.shape[0])):
-        _kmeans.bounded_assign(*_inputs(X, x_mean, sample_weight, centers), *_readonly(half_gap, shifts),
-                               float(shifts.max()), margin, labels, upper, lower, block_size, nk, members, sum_x,
+        _kmeans.bounded_assign(*_inputs(X, x_mean, sample_weight, centers), *_readonly(half_gap, drift),
+                               float(max_drift), margin, labels, upper, lower, block_size, nk, members, sum_x,
                                n_changed)
     return _reduce(nk, members, sum_x, float("nan"), n_changed)
 
 
-def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, *, n_threads: int,
+def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, new_closest=None, *, n_threads: int,
                          block_size: int) -> np.ndarray:
     """(L,) potentials after adding each candidate (see :mod:`fastem.reference_kmeans`)."""
     X_bytes, mean_bytes, single, weights, candidates_t = _inputs(X, x_mean, sample_weight, candidates)
@@ -64,7 +66,7 @@ def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, *, n_
     pots = np.zeros((n_slots, candidates.shape[0]))
     with _numba_threads(min(n_threads, n_slots)):
         _kmeans.plusplus_pots(X_bytes, mean_bytes, single, weights, *_readonly(closest_sq), candidates_t, block_size,
-                              pots)
+                              pots, _NO_CLOSEST if new_closest is None else new_closest)
     return pots.sum(axis=0)
 
 

@@ -25,6 +25,9 @@ from .._threads import effective_n_threads
 #: The bounds' rounding margin relative to the data's scale: their error after T
 #: iterations is ~ T * D * eps of that scale (1e-13 for T = 300, D = 64); a margin
 #: far above it costs nothing measurable (it only re-examines rows within 1e-9 of a tie).
+#: The bounds are stored relative to the drifts (the sums of the shifts), which adds
+#: ~ eps * max_drift per use; the margin grows by BOUND_MARGIN * the largest shift of
+#: every move, i.e. it holds BOUND_MARGIN * max_drift, far above that too.
 BOUND_MARGIN = 1e-9
 
 
@@ -54,12 +57,12 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
     labels = np.full(n_samples, -1, dtype=np.int32)
     upper, lower = np.zeros(n_samples), np.zeros(n_samples)
     nk, members, sum_x = np.zeros(n_clusters), np.zeros(n_clusters, dtype=np.int64), np.zeros_like(centers)
-    shifts = np.zeros(n_clusters)
+    drift, max_drift = np.zeros(n_clusters), 0.0
     margin = 0.0
     strict = False
     for n_iter in range(1, max_iter + 1):
-        delta = module.kmeans_bounded_assign(X, x_mean, sample_weight, centers, _half_gaps(centers), shifts,
-                                             margin, labels, upper, lower, **options)
+        delta = module.kmeans_bounded_assign(X, x_mean, sample_weight, centers, _half_gaps(centers), drift,
+                                             max_drift, margin, labels, upper, lower, **options)
         nk += delta.nk
         members += delta.n_members
         sum_x += delta.sum_x
@@ -67,6 +70,8 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
             margin = BOUND_MARGIN * (upper.max() + _finite_max(lower))
         new_centers = _centres(X, x_mean, sample_weight, centers, labels, nk, members, sum_x)
         shifts = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
+        drift += shifts
+        max_drift += shifts.max()
         margin += BOUND_MARGIN * shifts.max()
         centers = new_centers
         if delta.n_changed == 0:

@@ -4,8 +4,10 @@ drawing exactly as scikit-learn 1.9's ``_kmeans_plusplus`` draws.
 With the same ``random_state`` the same random numbers are consumed in the same order
 (one ``choice`` for the first centre, then ``n_local_trials`` uniforms per centre), so
 the same rows are picked unless two candidates' potentials tie to rounding. The
-distances are one compiled pass per centre (the candidates' potentials) plus one
-update of the closest squared distances; only (N,) arrays are held, never (N, L).
+distances are one compiled pass over X per centre: the candidates' potentials, whose
+per-row minima (L, N) are kept when they fit :data:`NEW_CLOSEST_MAX_FRACTION` and
+:data:`NEW_CLOSEST_MAX_BYTES`, so that the winner's row is the next closest squared
+distances (otherwise a second pass recomputes them, to the same bits).
 """
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ import numpy as np
 
 from .. import kernels
 from .._threads import effective_n_threads
+
+#: the kept (L, N) minima may take this fraction of X's bytes ...
+NEW_CLOSEST_MAX_FRACTION = 0.25
+#: ... and at most this many bytes
+NEW_CLOSEST_MAX_BYTES = 256 * 2**20
 
 
 def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
@@ -34,18 +41,29 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
     closest_sq = np.full(n_samples, np.inf)
     module.kmeans_update_closest(X, x_mean, closest_sq, _centred(X, x_mean, first), **options)
     potential = float(closest_sq @ weights)
+    kept = n_local_trials * n_samples * 8
+    new_closest = (np.empty((n_local_trials, n_samples))
+                   if kept <= min(NEW_CLOSEST_MAX_FRACTION * X.nbytes, NEW_CLOSEST_MAX_BYTES) else None)
     cumulative = np.empty(n_samples)
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * potential
-        np.multiply(closest_sq, weights, out=cumulative)
-        np.cumsum(cumulative, out=cumulative)
+        if sample_weight is None:  # weights of one: the products are closest_sq itself
+            np.cumsum(closest_sq, out=cumulative)
+        else:
+            np.multiply(closest_sq, weights, out=cumulative)
+            np.cumsum(cumulative, out=cumulative)
         candidate_ids = np.minimum(np.searchsorted(cumulative, rand_vals), n_samples - 1)
         pots = module.kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq,
-                                           _centred(X, x_mean, candidate_ids), **options)
+                                           _centred(X, x_mean, candidate_ids), new_closest, **options)
         best = int(np.argmin(pots))
         potential = pots[best]
         indices[c] = candidate_ids[best]
-        module.kmeans_update_closest(X, x_mean, closest_sq, _centred(X, x_mean, indices[c]), **options)
+        if c == n_clusters - 1:  # the last centre's distances are never used
+            break
+        if new_closest is None:
+            module.kmeans_update_closest(X, x_mean, closest_sq, _centred(X, x_mean, indices[c]), **options)
+        else:
+            np.copyto(closest_sq, new_closest[best])
     return _centred(X, x_mean, indices), indices
 
 

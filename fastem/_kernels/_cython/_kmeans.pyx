@@ -48,6 +48,8 @@ cdef extern from *:
        vectorise the loop over d instead, with gathers. */
     #include <string.h>
     #define FASTEM_ROWS 4
+    /* rows of the bounded pass whose bounds are tested before the open ones are read */
+    #define FASTEM_CHUNK 64
     #if defined(__GNUC__) || defined(__clang__)
     typedef double fastem_v4d __attribute__((vector_size(32)));
     static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
@@ -115,17 +117,35 @@ cdef extern from *:
         return (s0 + s1) + (s2 + s3);
     }
 
+    /* Ask for the cache lines of n_bytes at p ahead of their use. */
+    static inline void fastem_prefetch(const void* p, Py_ssize_t n_bytes) {
+        for (Py_ssize_t b = 0; b < n_bytes; b += 64) __builtin_prefetch((const char*) p + b);
+        __builtin_prefetch((const char*) p + n_bytes - 1);
+    }
+
     /* y += a * x; restrict: the sums never overlap the row, which lets the loop vectorise */
     static inline void fastem_axpy(double* restrict y, double a, const double* restrict x, Py_ssize_t n) {
         for (Py_ssize_t i = 0; i < n; i++) y[i] += a * x[i];
     }
     """
     enum: ROWS "FASTEM_ROWS"
+    enum: CHUNK "FASTEM_CHUNK"
+    void _prefetch "fastem_prefetch"(const void* p, Py_ssize_t n_bytes) noexcept nogil
     void _axpy "fastem_axpy"(double* y, double a, const double* x, Py_ssize_t n) noexcept nogil
     void _sq_distances "fastem_sq_distances4"(const double* z, Py_ssize_t D, const double* centers_t, Py_ssize_t K,
                                               double* d2) noexcept nogil
     double _sq_distance_to "fastem_sq_distance_to"(const double* z, const double* centers_t, Py_ssize_t D,
                                                    Py_ssize_t K, Py_ssize_t k) noexcept nogil
+
+
+cdef inline Py_ssize_t _is_open(int old, double upper, double lower, const double* half_gap, const double* drift,
+                                double max_drift, double margin) noexcept nogil:
+    """1 when the bounds do not prove that row's label (or it has none): with the drifts
+    added, ``upper + drift[old] + margin < max(lower - max_drift, half_gap[old])`` settles it."""
+    cdef Py_ssize_t k = old if old > 0 else 0
+    cdef double low = lower - max_drift
+    cdef double bound = low if low > half_gap[k] else half_gap[k]
+    return (old < 0) | (not (upper + drift[k] + margin < bound))
 
 
 cdef inline Py_ssize_t _argmin(const double* d2, Py_ssize_t K) noexcept nogil:
@@ -183,18 +203,18 @@ cdef double* _scratch(Py_ssize_t D, Py_ssize_t K) noexcept nogil:
 
 
 cdef inline void _nearest(const Problem* p, const double* z, const double* d2, Py_ssize_t i, int* labels,
-                          double* upper, double* lower, double* nk, long long* members, double* sum_x,
-                          long long* n_changed) noexcept nogil:
-    """Row i's nearest centre from its distances d2 (K,): label, both bounds, and the
-    change of the statistics when the label changed."""
+                          double* upper, double* lower, const double* drift, double max_drift, double* nk,
+                          long long* members, double* sum_x, long long* n_changed) noexcept nogil:
+    """Row i's nearest centre from its distances d2 (K,): label, both bounds (stored
+    relative to the drifts), and the change of the statistics when the label changed."""
     cdef Py_ssize_t K = p.n_centers, k = _argmin(d2, K), j, old = labels[i]
     cdef double second = INFINITY
     cdef double w
     for j in range(K):
         if j != k and d2[j] < second:
             second = d2[j]
-    upper[i] = sqrt(d2[k])
-    lower[i] = sqrt(second)
+    upper[i] = sqrt(d2[k]) - drift[k]
+    lower[i] = sqrt(second) + max_drift
     if k != old:
         n_changed[0] += 1
         labels[i] = <int> k
@@ -250,85 +270,102 @@ def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::
 
 
 def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::1] sample_weight,
-                   const double[:, ::1] centers_t, const double[::1] half_gap, const double[::1] shifts,
-                   double margin, int[::1] labels, double[::1] upper, double[::1] lower, double[:, ::1] nk,
-                   long long[:, ::1] members, double[:, ::1] sum_x, long long[::1] n_changed, int n_threads,
-                   Py_ssize_t block_size):
+                   const double[:, ::1] centers_t, const double[::1] half_gap, const double[::1] drift,
+                   double max_drift, double margin, int[::1] labels, double[::1] upper, double[::1] lower,
+                   double[:, ::1] nk, long long[:, ::1] members, double[:, ::1] sum_x, long long[::1] n_changed,
+                   int n_threads, Py_ssize_t block_size):
     """Hamerly's assignment (see reference_kmeans.kmeans_bounded_assign): labels, upper,
     lower (N,) in/out; zero-filled per-slot buffers receive the changes of the
-    statistics. Rows whose bounds fail are queued, ROWS at a time, for the full scan."""
+    statistics.
+
+    Rows go CHUNK at a time: first the bounds alone pick the open rows (branch-free, a
+    settled row is only read) and prefetch their x, then the open rows are centred and
+    tightened while their lines arrive, and those still open are queued, ROWS at a time,
+    for the full scan: the misses on x overlap instead of stalling one by one."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, centers_t, sample_weight, block_size, nk.shape[0], x_mean.shape[0])
     _check_stats(&p, nk, members, sum_x, n_changed)
     cdef Py_ssize_t K = p.n_centers
     if labels.shape[0] != N or upper.shape[0] != N or lower.shape[0] != N:
         raise ValueError("labels, upper and lower must have shape (n_samples,)")
-    if half_gap.shape[0] != K or shifts.shape[0] != K:
-        raise ValueError("half_gap and shifts must have shape (n_centers,)")
-    cdef double max_shift = 0.0
-    cdef Py_ssize_t slot, i, r, start, stop, k, old, n_queued
-    for k in range(K):
-        if shifts[k] > max_shift:
-            max_shift = shifts[k]
+    if half_gap.shape[0] != K or drift.shape[0] != K:
+        raise ValueError("half_gap and drift must have shape (n_centers,)")
+    cdef Py_ssize_t slot, g, i, j, r, start, stop, c0, c1, old, n_open, n_queued
     cdef double* work
     cdef Py_ssize_t* queue
+    cdef Py_ssize_t* open_rows
     cdef double* z
-    cdef double bound
+    cdef double bound, up
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
         work = _scratch(D, K)
         queue = <Py_ssize_t*> malloc(ROWS * sizeof(Py_ssize_t))
-        if work == NULL or queue == NULL:
+        open_rows = <Py_ssize_t*> malloc(CHUNK * sizeof(Py_ssize_t))
+        if work == NULL or queue == NULL or open_rows == NULL:
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
-            if work != NULL and queue != NULL:
+            if work != NULL and queue != NULL and open_rows != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
                 n_queued = 0
-                for i in range(start, stop + 1):
-                    if i < stop:
-                        old = labels[i]
-                        z = work + n_queued * D
-                        if old >= 0:
-                            upper[i] += shifts[old]
-                            lower[i] -= max_shift
-                            bound = lower[i] if lower[i] > half_gap[old] else half_gap[old]
-                            if upper[i] + margin < bound:
-                                continue
+                for g in range((stop - start + CHUNK - 1) // CHUNK):
+                    c0 = start + g * CHUNK
+                    c1 = min(c0 + CHUNK, stop)
+                    n_open = 0
+                    for i in range(c0, c1):
+                        open_rows[n_open] = i
+                        n_open = n_open + _is_open(labels[i], upper[i], lower[i], &half_gap[0], &drift[0],
+                                                   max_drift, margin)
+                    for j in range(n_open):
+                        _prefetch(&X[open_rows[j], 0], D * sizeof(floating))
+                    for j in range(n_open + 1):
+                        if j < n_open:
+                            i = open_rows[j]
+                            old = labels[i]
+                            z = work + n_queued * D
                             _centre_row(&X[i, 0], &x_mean[0], D, z)
-                            upper[i] = sqrt(_sq_distance_to(z, p.centers_t, D, K, old))
-                            if upper[i] + margin < bound:
-                                continue
-                        else:
-                            _centre_row(&X[i, 0], &x_mean[0], D, z)
-                        queue[n_queued] = i
-                        n_queued = n_queued + 1
-                    # scan a full queue, and what is left at the end of the slot
-                    if n_queued == ROWS or (i == stop and n_queued > 0):
-                        _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
-                        for r in range(n_queued):
-                            _nearest(&p, work + r * D, work + ROWS * D + r * K, queue[r], &labels[0], &upper[0],
-                                     &lower[0], &nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], &n_changed[slot])
-                        n_queued = 0
+                            if old >= 0:
+                                up = sqrt(_sq_distance_to(z, p.centers_t, D, K, old))
+                                bound = lower[i] - max_drift
+                                if bound < half_gap[old]:
+                                    bound = half_gap[old]
+                                if up + margin < bound:
+                                    upper[i] = up - drift[old]
+                                    continue
+                            queue[n_queued] = i
+                            n_queued = n_queued + 1
+                        # scan a full queue, and what is left at the end of the slot
+                        if n_queued == ROWS or (j == n_open and c1 == stop and n_queued > 0):
+                            _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
+                            for r in range(n_queued):
+                                _nearest(&p, work + r * D, work + ROWS * D + r * K, queue[r], &labels[0],
+                                         &upper[0], &lower[0], &drift[0], max_drift, &nk[slot, 0],
+                                         &members[slot, 0], &sum_x[slot, 0], &n_changed[slot])
+                            n_queued = 0
         free(work)
         free(queue)
+        free(open_rows)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
 
 
 def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const double[::1] sample_weight,
                   const double[::1] closest_sq, const double[:, ::1] candidates_t, double[:, ::1] pots,
-                  int n_threads, Py_ssize_t block_size):
-    """pots (S, L) zero-filled: per slot, sum_i w_i min(closest_sq_i, ||z_i - cand_l||^2)."""
+                  double[:, ::1] new_closest, int n_threads, Py_ssize_t block_size):
+    """pots (S, L) zero-filled: per slot, sum_i w_i min(closest_sq_i, ||z_i - cand_l||^2);
+    new_closest (L, N) or None receives those minima."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, candidates_t, sample_weight, block_size, pots.shape[0], x_mean.shape[0])
     cdef Py_ssize_t L = p.n_centers, slot, g, i, i0, r, n, start, stop, l
     if closest_sq.shape[0] != N or pots.shape[1] != L:
         raise ValueError("closest_sq must have shape (n_samples,) and pots (n_slots, n_candidates)")
+    if new_closest is not None and (new_closest.shape[0] != L or new_closest.shape[1] != N):
+        raise ValueError("new_closest must have shape (n_candidates, n_samples)")
+    cdef double* out = NULL if new_closest is None else &new_closest[0, 0]
     cdef double* work
     cdef double* d2
-    cdef double w, c
+    cdef double w, c, m
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
@@ -351,7 +388,10 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
                         w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
                         c = closest_sq[i]
                         for l in range(L):
-                            pots[slot, l] += w * (d2[l] if d2[l] < c else c)
+                            m = d2[l] if d2[l] < c else c
+                            pots[slot, l] += w * m
+                            if out != NULL:
+                                out[l * N + i] = m
         free(work)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")

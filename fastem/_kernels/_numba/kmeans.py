@@ -157,62 +157,74 @@ def assign(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, block_
                      sum_x, inertia, n_changed)
 
 
+#: rows of the bounded pass whose bounds are tested before the open ones are read
+CHUNK = 64
+
+
 @njit(**JIT)
-def _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_gap, shifts, max_shift, margin,
+def _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_gap, drift, max_drift, margin,
                   labels, upper, lower, block_size, slot, nk, members, sum_x, n_changed):
+    """CHUNK rows at a time: the bounds alone (branch-free, a settled row is only read)
+    pick the open rows, then those are read, which lets their misses on x overlap."""
     n_features, n_centers = centers_t.shape
     Z = np.empty((1, n_features))  # one row: a row is centred only when its bounds fail
     d2 = np.empty(n_centers)
+    open_rows = np.empty(CHUNK, dtype=np.int64)
     start, stop = _slot_rows(slot, n_changed.shape[0], X_bytes.shape[0], block_size)
     nk, members, sum_x = nk[slot], members[slot], sum_x[slot]
-    for i in range(start, stop):
-        old = labels[i]
-        if old >= 0:
-            upper[i] += shifts[old]
-            lower[i] -= max_shift
-            bound = lower[i] if lower[i] > half_gap[old] else half_gap[old]
-            if upper[i] + margin < bound:
-                continue
+    for c0 in range(start, stop, CHUNK):
+        n_open = 0
+        for i in range(c0, min(c0 + CHUNK, stop)):
+            old = labels[i]
+            own = max(old, 0)
+            bound = max(lower[i] - max_drift, half_gap[own])
+            open_rows[n_open] = i
+            n_open += (old < 0) | (not (upper[i] + drift[own] + margin < bound))
+        for j in range(n_open):
+            i = open_rows[j]
+            old = labels[i]
             centre_rows(X_bytes, mean_bytes, single, i, 1, Z)
-            upper[i] = np.sqrt(sq_distance_to(Z, 0, centers_t, old))
-            if upper[i] + margin < bound:
-                continue
-        else:
-            centre_rows(X_bytes, mean_bytes, single, i, 1, Z)
-        sq_distances(Z, 0, centers_t, d2)
-        k = _argmin(d2)
-        best = d2[k]
-        d2[k] = np.inf
-        second = np.inf  # stays inf when K == 1
-        for j in range(n_centers):
-            if d2[j] < second:
-                second = d2[j]
-        upper[i] = np.sqrt(best)
-        lower[i] = np.sqrt(second)
-        if k != old:
-            n_changed[slot] += 1
-            labels[i] = k
-            w = _weight(sample_weight, i)
-            _fold(nk, members, sum_x, k, Z, 0, w, 1)
             if old >= 0:
-                _fold(nk, members, sum_x, old, Z, 0, w, -1)
+                up = np.sqrt(sq_distance_to(Z, 0, centers_t, old))
+                if up + margin < max(lower[i] - max_drift, half_gap[old]):
+                    upper[i] = up - drift[old]
+                    continue
+            sq_distances(Z, 0, centers_t, d2)
+            k = _argmin(d2)
+            best = d2[k]
+            d2[k] = np.inf
+            second = np.inf  # stays inf when K == 1
+            for c in range(n_centers):
+                if d2[c] < second:
+                    second = d2[c]
+            upper[i] = np.sqrt(best) - drift[k]
+            lower[i] = np.sqrt(second) + max_drift
+            if k != old:
+                n_changed[slot] += 1
+                labels[i] = k
+                w = _weight(sample_weight, i)
+                _fold(nk, members, sum_x, k, Z, 0, w, 1)
+                if old >= 0:
+                    _fold(nk, members, sum_x, old, Z, 0, w, -1)
 
 
 @njit(**PARALLEL_JIT)
-def bounded_assign(X_bytes, mean_bytes, single, sample_weight, centers_t, half_gap, shifts, max_shift, margin,
+def bounded_assign(X_bytes, mean_bytes, single, sample_weight, centers_t, half_gap, drift, max_drift, margin,
                    labels, upper, lower, block_size, nk, members, sum_x, n_changed):
     """Hamerly's assignment (see :func:`fastem.reference_kmeans.kmeans_bounded_assign`):
-    ``labels``, ``upper``, ``lower`` (N,) in/out; ``half_gap``, ``shifts`` (K,) and
-    ``max_shift = max(shifts)``; the zeroed slot buffers (as :func:`assign`'s, without
-    inertia) receive the changes of the statistics."""
+    ``labels``, ``upper``, ``lower`` (N,) in/out, the bounds relative to ``drift`` (K,)
+    and ``max_drift``; ``half_gap`` (K,); the zeroed slot buffers (as :func:`assign`'s,
+    without inertia) receive the changes of the statistics."""
     for slot in prange(nk.shape[0]):
-        _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_gap, shifts, max_shift, margin,
+        _bounded_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, half_gap, drift, max_drift, margin,
                       labels, upper, lower, block_size, slot, nk, members, sum_x, n_changed)
 
 
 @njit(**JIT)
-def _pots_slot(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidates_t, block_size, slot, pots):
+def _pots_slot(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidates_t, block_size, slot, pots,
+               new_closest):
     n_samples = X_bytes.shape[0]
+    keep = new_closest.shape[0] > 0
     n_features, n_candidates = candidates_t.shape
     Z = np.empty((min(block_size, n_samples), n_features))
     d2 = np.empty(n_candidates)
@@ -226,15 +238,20 @@ def _pots_slot(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidate
             w = _weight(sample_weight, r0 + b)
             c = closest_sq[r0 + b]
             for j in range(n_candidates):
-                out[j] += w * (d2[j] if d2[j] < c else c)
+                m = d2[j] if d2[j] < c else c
+                out[j] += w * m
+                if keep:
+                    new_closest[j, r0 + b] = m
 
 
 @njit(**PARALLEL_JIT)
-def plusplus_pots(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidates_t, block_size, pots):
+def plusplus_pots(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidates_t, block_size, pots,
+                  new_closest):
     """``pots`` (S, L) zeroed: per slot, ``sum_i w_i min(closest_sq_i, ||z_i - cand_l||^2)``;
-    ``candidates_t`` (D, L)."""
+    ``candidates_t`` (D, L); ``new_closest`` (L, N) receives those minima, or is (0, 0)."""
     for slot in prange(pots.shape[0]):
-        _pots_slot(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidates_t, block_size, slot, pots)
+        _pots_slot(X_bytes, mean_bytes, single, sample_weight, closest_sq, candidates_t, block_size, slot, pots,
+                   new_closest)
 
 
 @njit(**JIT)
