@@ -1,9 +1,10 @@
 """Patch scikit-learn so that its public estimator names run on fastem.
 
-``patch_sklearn()`` sets ``sklearn.mixture.GaussianMixture`` (a public module attribute)
-to :class:`fastem.GaussianMixture`; scikit-learn's private modules and helpers are never
-touched, so scikit-learn's own code keeps working and ``unpatch_sklearn()`` puts back the
-exact original objects.
+``patch_sklearn()`` sets the public module attributes of :data:`REGISTRY`
+(``sklearn.mixture.GaussianMixture``, ``sklearn.mixture.BayesianGaussianMixture``) to
+fastem's classes; scikit-learn's private modules and helpers are never touched, so
+scikit-learn's own code keeps working and ``unpatch_sklearn()`` puts back the exact
+original objects.
 
 Caveat: code that ran ``from sklearn.mixture import GaussianMixture`` *before* patching
 holds scikit-learn's class in its own namespace and keeps it. Patch first: at the top of
@@ -19,6 +20,7 @@ from typing import Iterable, Iterator
 #: estimator name -> (scikit-learn module, attribute, fastem class as "module:name")
 REGISTRY: dict[str, tuple[str, str, str]] = {
     "GaussianMixture": ("sklearn.mixture", "GaussianMixture", "fastem.mixture:GaussianMixture"),
+    "BayesianGaussianMixture": ("sklearn.mixture", "BayesianGaussianMixture", "fastem.mixture:BayesianGaussianMixture"),
 }
 
 # (module, attribute) -> the original object, while patched

@@ -1,9 +1,10 @@
 """Run a test suite on patched scikit-learn: ``pytest -p fastem.pytest_plugin``.
 
 scikit-learn is patched (:func:`fastem.patch_sklearn`) before pytest imports the first
-conftest.py or test module, so their ``from sklearn.mixture import GaussianMixture`` get
-fastem's class, and unpatched when the session ends. Combine with
-``FASTEM_FALLBACK=raise`` to fail where a test would run scikit-learn's code instead.
+conftest.py or test module, so their ``from sklearn.mixture import GaussianMixture`` (and
+every other name of :data:`fastem.patching.REGISTRY`) get fastem's classes, and unpatched
+when the session ends. Combine with ``FASTEM_FALLBACK=raise`` to fail where a test would
+run scikit-learn's code instead.
 """
 from __future__ import annotations
 

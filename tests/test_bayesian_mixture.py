@@ -1,26 +1,21 @@
-"""fastem.BayesianGaussianMixture against scikit-learn 1.9's (the oracle), scikit-learn's own
-Bayesian-mixture tests run on it, and its own guarantees: the variational bound never
-decreases, data sources and sample weights, float32, no (N, K) array in fit, clear errors.
+"""fastem.BayesianGaussianMixture against scikit-learn 1.9's (the oracle), and its own
+guarantees: the variational bound never decreases, data sources and sample weights, float32,
+no (N, K) array in fit, clear errors. scikit-learn's own Bayesian-mixture tests run on it in
+test_sklearn_suite.py, its drop-in behaviour (private API, fallback) is tested in test_dropin.py.
 
 Parity tests run on the numpy reference backend, as in test_gaussian_mixture.py.
 """
 from __future__ import annotations
 
 import copy
-import logging
 import re
-import subprocess
-import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
-import sklearn
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from scipy import sparse
 from sklearn import datasets
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SklearnBayesianGaussianMixture
@@ -37,8 +32,6 @@ PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "weight_concentration_",
           "mean_precision_", "degrees_of_freedom_", "mean_prior_", "covariance_prior_",
           "weight_concentration_prior_", "mean_precision_prior_", "degrees_of_freedom_prior_")
-#: scikit-learn's Bayesian-mixture tests that are not run on fastem's estimator, with why
-DESELECTED = Path(__file__).with_name("sklearn_bayesian_mixture_deselected.txt")
 
 
 def _both(**params):
@@ -144,49 +137,6 @@ def test_backends_fit_like_the_reference(backend, covariance_type):
                                            backend=name), X) for name in (backend, REFERENCE)]
     assert fits[0].backend_ == backend
     assert_same_fit(*fits, rtol=1e-8)
-
-
-def test_is_a_sklearn_estimator():
-    estimator = BayesianGaussianMixture(n_components=2, random_state=0).fit(_blobs())
-    assert isinstance(estimator, SklearnBayesianGaussianMixture)
-    # scikit-learn's private API works on it
-    log_prob_norm, log_resp = estimator._e_step(_blobs())
-    assert log_resp.shape == (200, 2) and np.isfinite(log_prob_norm)
-
-
-# ------------------------------------------------- scikit-learn's own tests
-
-
-def _deselected() -> list[str]:
-    """Test ids of DESELECTED: ``<test id>  # <reason>`` per line; a reason is required."""
-    ids = []
-    for line in DESELECTED.read_text().splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        test_id, _, reason = line.partition("#")
-        assert reason.strip(), f"{DESELECTED.name}: {test_id.strip()} has no reason"
-        ids.append(test_id.strip())
-    return ids
-
-
-def test_sklearns_bayesian_mixture_tests_pass_on_fastem(tmp_path):
-    """scikit-learn's test_bayesian_mixture.py with its ``BayesianGaussianMixture`` replaced
-    by fastem's (every one passes with scikit-learn's own estimator)."""
-    source = Path(sklearn.__file__).parent / "mixture" / "tests" / "test_bayesian_mixture.py"
-    original = "from sklearn.mixture import BayesianGaussianMixture\n"
-    text = source.read_text()
-    assert text.count(original) == 1
-    module = tmp_path / "test_sklearn_bayesian_mixture_on_fastem.py"
-    module.write_text(text.replace(original, "from fastem import BayesianGaussianMixture\n"))
-    deselect = [arg for test_id in _deselected() for arg in ("--deselect", f"{module.name}::{test_id}")]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error::fastem.em.MonotonicityWarning",
-         module.name, *deselect],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
-    )
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert re.search(r"\b\d+ passed\b", summary) and "failed" not in summary, summary
 
 
 # --------------------------------------------------------- estimator checks
@@ -364,15 +314,6 @@ def test_degenerate_posterior_names_component_and_reg_covar(covariance_type):
         BayesianGaussianMixture(covariance_type=covariance_type, reg_covar=0.0).fit(X)
     fitted = BayesianGaussianMixture(covariance_type=covariance_type).fit(X)  # reg_covar=1e-6 handles it
     assert np.isfinite(fitted.covariances_).all() and np.isfinite(fitted.lower_bound_)
-
-
-def test_sparse_input_goes_to_sklearn(caplog):
-    X = sparse.csr_matrix(_blobs())
-    with caplog.at_level(logging.INFO, logger="fastem"), pytest.raises(TypeError, match="[Ss]parse"):
-        BayesianGaussianMixture(n_components=2).fit(X)
-    assert "using scikit-learn" in caplog.text
-    with pytest.raises(ValueError, match="sample_weight"):
-        BayesianGaussianMixture(n_components=2).fit(X, sample_weight=np.ones(200))
 
 
 @pytest.mark.parametrize(

@@ -3,43 +3,74 @@ import textwrap
 
 import pytest
 import sklearn.mixture
-from sklearn.mixture import _gaussian_mixture as sklearn_gaussian_mixture
+from sklearn.mixture import _bayesian_mixture, _gaussian_mixture
 
 import fastem
 from fastem import patching
 
 from _subprocess import run_python
 
-ORIGINAL = sklearn_gaussian_mixture.GaussianMixture
+#: every patched name -> scikit-learn's class, as defined in its private module
+ORIGINALS = {"GaussianMixture": _gaussian_mixture.GaussianMixture,
+             "BayesianGaussianMixture": _bayesian_mixture.BayesianGaussianMixture}
+NAMES = list(ORIGINALS)
+
+
+def _public(name: str) -> type:
+    return getattr(sklearn.mixture, name)
+
+
+def _unpatched_now() -> bool:
+    return all(_public(name) is original for name, original in ORIGINALS.items())
 
 
 @pytest.fixture(autouse=True)
 def _unpatched():
     """Every test starts and ends with scikit-learn as it was."""
-    assert sklearn.mixture.GaussianMixture is ORIGINAL
+    assert _unpatched_now()
     yield
     fastem.unpatch_sklearn()
-    assert sklearn.mixture.GaussianMixture is ORIGINAL
+    assert _unpatched_now()
 
 
-def test_patch_and_unpatch_restore_the_original():
+def test_registry_is_every_estimator():
+    assert set(patching.REGISTRY) == set(ORIGINALS)
+
+
+def test_patch_all_and_unpatch_restore_the_originals():
     fastem.patch_sklearn()
-    fastem.patch_sklearn("GaussianMixture")  # twice: still one original kept
-    assert sklearn.mixture.GaussianMixture is fastem.GaussianMixture and fastem.sklearn_is_patched()
-    assert isinstance(sklearn.mixture.GaussianMixture(), ORIGINAL)
+    for name, original in ORIGINALS.items():
+        assert _public(name) is getattr(fastem, name) and fastem.sklearn_is_patched(name)
+        assert isinstance(_public(name)(), original)
     fastem.unpatch_sklearn()
-    assert sklearn.mixture.GaussianMixture is ORIGINAL and not fastem.sklearn_is_patched()
-    assert sklearn_gaussian_mixture.GaussianMixture is ORIGINAL  # private modules never touched
+    assert _unpatched_now() and not fastem.sklearn_is_patched()
+    # private modules never touched
+    assert _gaussian_mixture.GaussianMixture is ORIGINALS["GaussianMixture"]
+    assert _bayesian_mixture.BayesianGaussianMixture is ORIGINALS["BayesianGaussianMixture"]
 
 
-def test_context_manager_keeps_an_outer_patch():
-    with fastem.sklearn_patched():
-        assert sklearn.mixture.GaussianMixture is fastem.GaussianMixture
-    assert sklearn.mixture.GaussianMixture is ORIGINAL
+@pytest.mark.parametrize("name", NAMES)
+def test_patch_and_unpatch_one_name(name):
+    other = next(n for n in NAMES if n != name)
+    fastem.patch_sklearn(name)
+    fastem.patch_sklearn(name)  # twice: still one original kept
+    assert _public(name) is getattr(fastem, name) and _public(other) is ORIGINALS[other]
+    assert fastem.sklearn_is_patched() and not fastem.sklearn_is_patched(other)
     fastem.patch_sklearn()
-    with fastem.sklearn_patched(["GaussianMixture"]):
+    fastem.unpatch_sklearn(name)
+    assert _public(name) is ORIGINALS[name] and fastem.sklearn_is_patched(other)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_context_manager_keeps_an_outer_patch(name):
+    with fastem.sklearn_patched():
+        assert all(_public(n) is getattr(fastem, n) for n in NAMES)
+    assert _unpatched_now()
+    fastem.patch_sklearn(name)
+    with fastem.sklearn_patched():
         pass
-    assert fastem.sklearn_is_patched("GaussianMixture")
+    assert fastem.sklearn_is_patched(name) and _public(name) is getattr(fastem, name)
+    assert not any(fastem.sklearn_is_patched(n) for n in NAMES if n != name)
 
 
 def test_unknown_name_is_an_error():
@@ -55,10 +86,11 @@ def test_registry_entries_resolve():
 APP = textwrap.dedent("""
     import sys
     import numpy as np
-    from sklearn.mixture import GaussianMixture
+    from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
     X = np.random.default_rng(0).normal(size=(200, 2))
     gm = GaussianMixture(2, random_state=0).fit(X)
-    print(type(gm).__module__, sys.argv[1:], __name__)
+    bgm = BayesianGaussianMixture(n_components=2, random_state=0).fit(X)
+    print(type(gm).__module__, type(bgm).__module__, sys.argv[1:], __name__)
 """)
 
 
@@ -68,8 +100,10 @@ def test_python_m_fastem_runs_an_unmodified_program(how, tmp_path):
     target = [str(tmp_path / "app.py")] if how == "script" else ["-m", "app"]
     result = run_python("-m", "fastem", "-v", *target, "--flag", "x", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["fastem.mixture._gaussian_mixture", "['--flag',", "'x']", "__main__"]
-    assert "fastem: GaussianMixture.fit: running fastem" in result.stderr
+    assert result.stdout.split() == ["fastem.mixture._gaussian_mixture", "fastem.mixture._bayesian_mixture",
+                                     "['--flag',", "'x']", "__main__"]
+    for name in NAMES:
+        assert f"fastem: {name}.fit: running fastem" in result.stderr
 
 
 def test_python_m_fastem_passes_the_exit_status(tmp_path):
@@ -79,14 +113,15 @@ def test_python_m_fastem_passes_the_exit_status(tmp_path):
 
 
 def test_pytest_plugin_patches_before_conftest(tmp_path):
-    (tmp_path / "conftest.py").write_text("from sklearn.mixture import GaussianMixture as EARLY\n")
+    (tmp_path / "conftest.py").write_text("from sklearn.mixture import BayesianGaussianMixture, GaussianMixture\n")
     (tmp_path / "test_client.py").write_text(textwrap.dedent("""
-        from conftest import EARLY
-        from sklearn.mixture import GaussianMixture
+        import conftest
+        from sklearn.mixture import BayesianGaussianMixture, GaussianMixture
         import fastem
 
         def test_patched():
-            assert GaussianMixture is EARLY is fastem.GaussianMixture
+            assert GaussianMixture is conftest.GaussianMixture is fastem.GaussianMixture
+            assert BayesianGaussianMixture is conftest.BayesianGaussianMixture is fastem.BayesianGaussianMixture
     """))
     result = run_python("-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "fastem.pytest_plugin", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

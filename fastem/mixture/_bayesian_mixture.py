@@ -2,40 +2,36 @@
 mixture, fitted on fastem's fused kernels."""
 from __future__ import annotations
 
-import logging
-from numbers import Integral
-
 import numpy as np
-from scipy.sparse import issparse
 from sklearn.base import _fit_context
-from sklearn.mixture import BayesianGaussianMixture as _SklearnBayesianGaussianMixture
+from sklearn.mixture import _bayesian_mixture as sklearn_bayesian_mixture
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import kernels
 from ..data import ArraySource
 from ..em import run_em
 from ..progress import as_callback
 from .._validation import check_n_threads
+from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture
 from ._bayesian_family import VariationalGaussianFamily, data_moments
+from ._dropin import ModuleFunctions, accelerated
 from ._family import GaussianFamily
-from ._gaussian_mixture import GaussianMixture
 from ._init import GaussianInit
-from ._variational import VariationalParams, VariationalPriors, log_density_offsets
-
-logger = logging.getLogger("fastem")
+from ._variational import VariationalParams, VariationalPriors, expected_log_weights, log_density_offsets
 
 
-class BayesianGaussianMixture(_SklearnBayesianGaussianMixture):
-    """Variational Bayesian Gaussian mixture: :class:`sklearn.mixture.BayesianGaussianMixture`
-    (same parameters, attributes and methods, and given the same ``random_state`` the same
-    fit to rounding in float64) with each iteration one fused pass of fastem's kernels.
+class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGaussianMixture):
+    """Variational Bayesian Gaussian mixture: a subclass of
+    :class:`sklearn.mixture.BayesianGaussianMixture` (same parameters, attributes, methods
+    and private API, and given the same ``random_state`` the same fit to rounding in
+    float64) whose public methods run on fastem's kernels where they can, each iteration
+    one fused pass, and are scikit-learn's own otherwise (see :mod:`fastem.mixture._dropin`).
 
-    Differences: ``fit`` and ``fit_predict`` take ``sample_weight`` (a weight of 2 is a
+    Extras: ``fit`` and ``fit_predict`` take ``sample_weight`` (a weight of 2 is a
     duplicated row; the default mean and covariance priors are weighted too); float32
     data is not copied to float64; ``fit`` holds no (n_samples, n_components) array; ``X``
     in ``fit`` may be a :mod:`fastem.data` source (memmap, h5py/zarr, chunks, dask).
-    Sparse input goes to scikit-learn's own methods (logged on the ``"fastem"`` logger).
 
     Parameters
     ----------
@@ -56,10 +52,8 @@ class BayesianGaussianMixture(_SklearnBayesianGaussianMixture):
     """
 
     _parameter_constraints: dict = {
-        **_SklearnBayesianGaussianMixture._parameter_constraints,
-        "backend": [str],
-        "n_jobs": [Integral, None],
-        "callback": [callable, StrOptions({"tqdm"}), None],
+        **sklearn_bayesian_mixture.BayesianGaussianMixture._parameter_constraints,
+        **FASTEM_PARAMETER_CONSTRAINTS,
     }
 
     def __init__(
@@ -99,49 +93,43 @@ class BayesianGaussianMixture(_SklearnBayesianGaussianMixture):
         self.n_jobs = n_jobs
         self.callback = callback
 
-    # ------------------------------------------------------- fastem or scikit-learn
+    # --------------------------------------------------------------- drop-in
 
-    def _fastem_supports(self, X) -> bool:
-        """Whether fastem fits X; otherwise scikit-learn's own method runs (logged).
-        The one place that decides, so that the shared drop-in machinery can replace it."""
-        if issparse(X):
-            logger.info("fastem.BayesianGaussianMixture: sparse input is not supported, using scikit-learn")
-            return False
-        return True
-
-    @staticmethod
-    def _no_sample_weight_in_sklearn(sample_weight) -> None:
-        if sample_weight is not None:
-            raise ValueError("sample_weight needs fastem's fit, which does not support this input "
-                             "(scikit-learn's BayesianGaussianMixture takes no sample_weight)")
+    #: scikit-learn methods that fastem's paths do not call: a subclass overriding one
+    #: gets scikit-learn's public methods, which call it. Among them the prior checks that
+    #: read X's values: fastem calls them on a stand-in of X's shape, then computes the
+    #: data-dependent priors itself
+    _bypassed_methods = ("_initialize_parameters", "_initialize", "_e_step", "_m_step", "_estimate_log_prob",
+                         "_estimate_weighted_log_prob", "_estimate_log_weights", "_estimate_log_prob_resp",
+                         "_compute_lower_bound", "_estimate_weights", "_estimate_means", "_estimate_precisions",
+                         "_estimate_wishart_full", "_estimate_wishart_tied", "_estimate_wishart_diag",
+                         "_estimate_wishart_spherical", "_check_means_parameters", "_checkcovariance_prior_parameter")
+    #: scikit-learn functions fastem's kernels stand in for, as scikit-learn's Bayesian
+    #: module sees them (replaced by a Mock, they must be called)
+    _bypassed_functions = ModuleFunctions(sklearn_bayesian_mixture, (
+        "_estimate_gaussian_parameters", "_compute_precision_cholesky", "_estimate_log_gaussian_prob",
+        "_compute_log_det_cholesky", "_log_dirichlet_norm", "_log_wishart_norm"))
 
     # ------------------------------------------------------------------ fitting
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @accelerated
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the posterior by variational EM (``n_init`` restarts, the largest
         bound kept). X: (n_samples, n_features), float32 kept, or a :mod:`fastem.data`
         source; sample_weight: (n_samples,) non-negative or None. Returns self."""
-        if not self._fastem_supports(X):
-            self._no_sample_weight_in_sklearn(sample_weight)
-            super().fit_predict(X, y)  # what scikit-learn's fit runs, without asking again
-            return self
         self._fit(X, sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @accelerated
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then the (n_samples,) component labels of X (as ``fit(X).predict(X)``)."""
-        if not self._fastem_supports(X):
-            self._no_sample_weight_in_sklearn(sample_weight)
-            return super().fit_predict(X, y)
         source = self._fit(X, sample_weight)
-        return np.concatenate([self._estimate_weighted_log_prob(chunk).argmax(axis=1)
-                               for chunk, _ in source.iter_chunks()])
+        return np.concatenate([self._weighted_log_prob(chunk).argmax(axis=1) for chunk, _ in source.iter_chunks()])
 
     def _fit(self, X, sample_weight):
-        # the training data's validation is GaussianMixture's (n_features_in_, n_components checks)
-        source = GaussianMixture._training_source(self, X, sample_weight)
+        source = self._training_source(X, sample_weight)
         self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type)
         n_threads = check_n_threads(self.n_jobs)
         priors, total_weight = self._check_priors(source, n_threads)
@@ -191,10 +179,41 @@ class BayesianGaussianMixture(_SklearnBayesianGaussianMixture):
 
     # --------------------------------------------------------------- prediction
 
-    def _estimate_log_prob(self, X, xp=None) -> np.ndarray:
-        """(N, K) float64 expected log-density of each component (scikit-learn's, on
-        fastem's kernel); every prediction method inherited from scikit-learn uses it."""
+    def _weighted_log_prob(self, X) -> np.ndarray:
+        """(N, K) float64 ``E[log weight_k] + E[log N(x | k)]`` (scikit-learn's
+        ``_estimate_weighted_log_prob``, from the same attributes) on fastem's kernel; X
+        already validated."""
         log_prob = kernels.gaussian_log_prob(X, self.means_, self.precisions_cholesky_, self.covariance_type,
                                              backend=self.backend, n_threads=self.n_jobs)
         log_prob += log_density_offsets(self.degrees_of_freedom_, self.mean_precision_, X.shape[1])
+        log_prob += expected_log_weights(self.weight_concentration_, self.weight_concentration_prior_type)
         return log_prob
+
+    def _checked_weighted_log_prob(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return self._weighted_log_prob(validate_data(self, X, reset=False))
+
+    @accelerated
+    def score_samples(self, X) -> np.ndarray:
+        """(n_samples,) float64 log-likelihood of each sample."""
+        return self._score_samples(X)
+
+    def _score_samples(self, X) -> np.ndarray:
+        return kernels.logsumexp(self._checked_weighted_log_prob(X), axis=1)
+
+    @accelerated
+    def score(self, X, y=None) -> float:
+        """Average log-likelihood per sample."""
+        return float(np.mean(self._score_samples(X)))
+
+    @accelerated
+    def predict(self, X) -> np.ndarray:
+        """(n_samples,) most probable component of each sample."""
+        return self._checked_weighted_log_prob(X).argmax(axis=1)
+
+    @accelerated
+    def predict_proba(self, X) -> np.ndarray:
+        """(n_samples, n_components) float64 posterior probability of each component."""
+        weighted = self._checked_weighted_log_prob(X)
+        weighted -= kernels.logsumexp(weighted, axis=1)[:, np.newaxis]
+        return np.exp(weighted)

@@ -110,8 +110,9 @@ def _fastem_only_arguments(method: Callable, bound_twin_method: Callable) -> fro
 
 
 def accelerated(method: Callable) -> Callable:
-    """Decorate a public method of a class ``class C(DropInMixin, SklearnTwin)``: run it when
-    ``self._fallback_reason(name, X)`` is None, else the twin's method of the same name.
+    """Decorate a public method of a fastem estimator (a :class:`DropInMixin` before its
+    scikit-learn twin in the bases): run it when ``self._fallback_reason(name, X)`` is
+    None, else the twin's method of the same name.
 
     ``X`` is the method's first argument (None if it has none). Arguments the twin does
     not take (``sample_weight``) must be None to fall back, else :class:`FallbackError`.
@@ -150,9 +151,9 @@ def accelerated(method: Callable) -> Callable:
 
 
 class DropInMixin:
-    """First base of a fastem estimator whose second base is its scikit-learn twin.
+    """Base of a fastem estimator, before its scikit-learn twin in the bases.
 
-    Subclasses set ``_bypassed_methods`` (twin methods fastem's path does not call: an
+    The estimator class sets ``_bypassed_methods`` (twin methods fastem's path does not call: an
     override makes it fall back) and ``_bypassed_functions`` (a :class:`ModuleFunctions`
     of the twin's private functions it stands in for), and may extend ``_fallback_reason``.
     """
@@ -171,5 +172,6 @@ class DropInMixin:
 
 
 def _fastem_class(cls: type) -> type:
-    """The class that lists DropInMixin among its bases (a user's subclass sits above it)."""
-    return next(c for c in cls.__mro__ if DropInMixin in c.__bases__)
+    """The fastem estimator class: the most derived that declares ``_bypassed_methods``
+    (a user's subclass sits above it, shared bases below it)."""
+    return next(c for c in cls.__mro__ if "_bypassed_methods" in vars(c))

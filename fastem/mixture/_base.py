@@ -1,0 +1,65 @@
+"""What fastem's mixture estimators share: the constraints of the parameters fastem adds,
+the fallback for parameters fitted on another Array-API library, and the checks of the
+training data."""
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from scipy.sparse import issparse
+from sklearn.utils._param_validation import StrOptions
+
+from ..data import as_source
+from ._dropin import DropInMixin, array_api_reason
+from ._validate import validate_training_data
+
+#: ``_parameter_constraints`` of fastem's extra parameters (``backend``, ``n_jobs``, ``callback``)
+FASTEM_PARAMETER_CONSTRAINTS: dict = {
+    "backend": [str],
+    "n_jobs": [Integral, None],
+    "callback": [callable, StrOptions({"tqdm"}), None],
+}
+
+
+class FastemMixture(DropInMixin):
+    """Base of fastem's mixtures, before their scikit-learn twin in the bases (see
+    :class:`DropInMixin`)."""
+
+    def _fallback_reason(self, method: str, X) -> str | None:
+        # parameters fitted on another Array-API library stay with scikit-learn
+        return super()._fallback_reason(method, X) or array_api_reason(getattr(self, "means_", None))
+
+    def _training_source(self, X, sample_weight):
+        """The data source of the training data; sets ``n_features_in_`` (and
+        ``feature_names_in_``); checks there are enough samples for n_components."""
+        if in_memory(X):
+            source = as_source(validate_training_data(self, X), sample_weight)
+        else:  # memmaps, out-of-core and dask arrays, chunk iterators, fastem data sources
+            source = as_source(X, sample_weight, min_samples=2)
+            self.n_features_in_ = source.n_features
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        n_samples = source.n_samples
+        if n_samples < self.n_components:
+            raise ValueError(
+                f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
+                f"n_samples = {n_samples}"
+            )
+        weights = getattr(source, "sample_weight", None)
+        if weights is not None and np.count_nonzero(weights) < self.n_components:
+            raise ValueError(
+                f"sample_weight has {np.count_nonzero(weights)} non-zero entries, fewer than "
+                f"n_components = {self.n_components}"
+            )
+        return source
+
+
+def in_memory(X) -> bool:
+    """Inputs scikit-learn's validation takes as they are: arrays (not memmaps), lists,
+    data frames, sparse matrices; everything else goes to :func:`fastem.data.as_source`."""
+    return (
+        (isinstance(X, np.ndarray) and not isinstance(X, np.memmap))
+        or isinstance(X, (list, tuple))
+        or hasattr(X, "__dataframe__")
+        or issparse(X)
+    )
