@@ -428,3 +428,27 @@ def test_too_few_samples():
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixture(**{"n_components": 2, **params}).fit(_blobs())
+
+
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+def test_init_size_initialises_on_a_sample(init_params):
+    """init_size: the initialisation of a sample of the rows, the sample a chunked source
+    of the same data draws; init_size >= n_samples changes nothing."""
+    X, weights = _blobs(), np.random.default_rng(0).uniform(0.5, 2.0, 200)
+    params = dict(n_components=3, init_params=init_params, random_state=0, max_iter=0)
+    whole = _quiet(GaussianMixture(**params), X, sample_weight=weights)
+    same = _quiet(GaussianMixture(**params, init_size=200), X, sample_weight=weights)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(same, name), getattr(whole, name))
+    sampled = _quiet(GaussianMixture(**params, init_size=60), X)
+    chunked = _quiet(GaussianMixture(**params, init_size=60), lambda: iter(np.array_split(X, 7)))
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(sampled, name), getattr(chunked, name), rtol=1e-12)
+    assert not np.allclose(sampled.means_, whole.means_)
+    fitted = _quiet(GaussianMixture(3, init_params=init_params, random_state=0, init_size=60), X)
+    assert fitted.converged_ and np.isfinite(fitted.lower_bound_)
+
+
+def test_init_size_is_validated():
+    with pytest.raises(ValueError, match="init_size"):
+        GaussianMixture(2, init_size=0).fit(_blobs())

@@ -7,14 +7,15 @@ from numbers import Integral
 
 import numpy as np
 from scipy.sparse import issparse
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..data import as_source
 from ._dropin import DropInMixin, array_api_reason
 from ._validate import validate_training_data
 
-#: ``_parameter_constraints`` of fastem's extra parameters (``backend``, ``n_jobs``, ``callback``)
+#: ``_parameter_constraints`` of fastem's extra parameters
 FASTEM_PARAMETER_CONSTRAINTS: dict = {
+    "init_size": [Interval(Integral, 1, None, closed="left"), None],
     "backend": [str],
     "n_jobs": [Integral, None],
     "callback": [callable, StrOptions({"tqdm"}), None],

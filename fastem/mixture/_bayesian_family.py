@@ -37,14 +37,14 @@ class VariationalGaussianFamily:
 
     def initialize(self, source, random_state) -> vb.VariationalParams:
         """The posterior after one update from the initial responsibilities."""
-        X, sample_weight = _init_data(source, random_state)
+        X, sample_weight = _init_data(source, random_state, self.init.init_size)
         stats, labels = self.init.resp_stats(X, sample_weight, random_state)
         nk, xk, sk = vb.moments(stats, self.gaussian.reg_covar)
         if self.gaussian.covariance_type == "tied" and labels is not None and (labels < 0).any():
             # scikit-learn's tied formula runs over every row even where no component starts
             # (k-means++, random_from_data): start where it does
             sk = _tied_over_all_rows(X, sample_weight, nk, xk, self.gaussian.reg_covar)
-        if not isinstance(source, ArraySource):
+        if not (isinstance(source, ArraySource) and X is source.X):
             # initialised on a sample of the rows: the posterior weighs it as the whole data
             nk = nk * (self.total_weight / stats.n)
         return self._update(nk, xk, sk)

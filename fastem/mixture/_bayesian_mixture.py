@@ -40,7 +40,7 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
     mean_prior, degrees_of_freedom_prior, covariance_prior, random_state, warm_start,
     verbose, verbose_interval
         As in :class:`sklearn.mixture.BayesianGaussianMixture`.
-    backend, n_jobs, callback
+    init_size, backend, n_jobs, callback
         As in :class:`fastem.GaussianMixture`.
 
     Attributes
@@ -76,6 +76,7 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        init_size=None,
         backend="auto",
         n_jobs=None,
         callback=None,
@@ -89,6 +90,7 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
             covariance_prior=covariance_prior, random_state=random_state, warm_start=warm_start,
             verbose=verbose, verbose_interval=verbose_interval,
         )
+        self.init_size = init_size
         self.backend = backend
         self.n_jobs = n_jobs
         self.callback = callback
@@ -134,7 +136,7 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
         n_threads = check_n_threads(self.n_jobs)
         priors, total_weight = self._check_priors(source, n_threads)
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
-                            None, None, None, self.backend_, n_threads)
+                            None, None, None, self.backend_, n_threads, self.init_size)
         family = VariationalGaussianFamily(
             GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init),
             priors, init, total_weight)

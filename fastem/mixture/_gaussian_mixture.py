@@ -32,8 +32,8 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
     scikit-learn's to rounding in float64.
 
     Extras: ``fit``, ``fit_predict`` and ``score`` take ``sample_weight`` (a weight of
-    2 is a duplicated row); float32 data is not copied to float64 (the parameters and
-    log-likelihoods are float64 all the same, where scikit-learn's would be float32);
+    2 is a duplicated row); float32 data is not copied to float64 (it is computed in
+    float64, and the fitted parameters are stored in float32, as scikit-learn's);
     ``fit`` holds no (n_samples, n_components) array (on a compiled backend: the numpy
     reference builds one per pass); ``X`` in ``fit`` may also be a :mod:`fastem.data`
     source (memmap, dask, chunks); ``partial_fit``, ``iter_predict``.
@@ -43,7 +43,14 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
     n_components, covariance_type, tol, reg_covar, max_iter, n_init, init_params,
     weights_init, means_init, precisions_init, random_state, warm_start, verbose,
     verbose_interval
-        As in :class:`sklearn.mixture.GaussianMixture`.
+        As in :class:`sklearn.mixture.GaussianMixture`. ``init_params="kmeans"`` and
+        ``"k-means++"`` run on fastem's compiled k-means (:mod:`fastem.cluster`), with
+        scikit-learn's draws and stopping rule, so the same labels.
+    init_size : int or None, default=None
+        Initialise on a uniform sample of this many rows (for huge in-memory X: the
+        initialisation then costs less than a pass). None: every row of an in-memory X
+        (scikit-learn's behaviour) and 100 000 rows of any other source. A sample draws
+        other random numbers, so the fit is no longer scikit-learn's.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
         Kernel backend; ``"auto"`` takes the fastest available (resolved once per fit).
     n_jobs : int, default=None
@@ -81,6 +88,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         warm_start=False,
         verbose=0,
         verbose_interval=10,
+        init_size=None,
         backend="auto",
         n_jobs=None,
         callback=None,
@@ -91,6 +99,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
             precisions_init=precisions_init, random_state=random_state, warm_start=warm_start, verbose=verbose,
             verbose_interval=verbose_interval,
         )
+        self.init_size = init_size
         self.backend = backend
         self.n_jobs = n_jobs
         self.callback = callback
@@ -135,7 +144,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         n_threads = check_n_threads(self.n_jobs)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
-                            *self._checked_initial_parameters(source), self.backend_, n_threads)
+                            *self._checked_initial_parameters(source), self.backend_, n_threads, self.init_size)
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
         max_iter = self.max_iter if max_iter is None else max_iter
