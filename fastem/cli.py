@@ -149,6 +149,8 @@ def _bench(args, parser) -> int:
     print(report.format_table(results))
     print()
     print(report.summary(results))
+    print()
+    print(report.format_ceilings(roofline.ceilings()))
     for line in skipped:
         print(f"skipped {line}")
     print(f"{len(results)} cells in {time.perf_counter() - start:.1f} s")

@@ -101,6 +101,43 @@ def test_run_fills_ratios_and_roofline():
         assert r.x_sklearn == pytest.approx(by_impl["sklearn"].time / r.time)
 
 
+def test_exp_ceiling_uses_the_kernels_exp():
+    """The exp ceiling is the faster of the Cython kernels' exp (whose accuracy
+    tests/test_cython_smoke.py checks) and np.exp, and says which measured it."""
+    from fastem.bench import roofline as roofline_module
+    from fastem.bench.report import format_ceilings
+
+    kernel = roofline_module.kernel_exp_probe()
+    if kernel is None:
+        pytest.skip("Cython backend unavailable: the exp ceiling is np.exp's")
+    name, probe = kernel
+    x = np.linspace(-30.0, 0.0, 64)
+    out = np.full((2, 64), np.nan)
+    probe(x, out, 3, 2)  # rows: threads (one of them when built without OpenMP)
+    np.testing.assert_allclose(out[0], np.exp(x), rtol=4e-16)
+    for row in out[1:]:
+        assert np.isnan(row).all() or np.allclose(row, np.exp(x), rtol=4e-16, atol=0)
+    with pytest.raises(ValueError):
+        probe(x, out, 3, 3)  # fewer rows than threads
+    roofline = Roofline(probe_time=0.0)
+    rate = roofline.exp(1)
+    [ceiling] = roofline.ceilings()
+    assert ceiling["probe"] == "exp" and set(ceiling["rates"]) == {name, roofline_module.NP_EXP}
+    assert all(np.isfinite(r) and r > 0 for r in ceiling["rates"].values())
+    assert rate == ceiling["rate"] == max(ceiling["rates"].values())
+    assert ceiling["measured_by"] == max(ceiling["rates"], key=ceiling["rates"].get)
+    assert "exp rate" in format_ceilings([ceiling]) and name in format_ceilings([ceiling])
+
+
+def test_exp_ceiling_falls_back_to_np_exp(monkeypatch):
+    from fastem.bench import roofline as roofline_module
+
+    monkeypatch.setattr(roofline_module, "kernel_exp_probe", lambda: None)
+    roofline = Roofline(probe_time=0.0)
+    assert roofline.exp(1) > 0
+    assert [(c["measured_by"], list(c["rates"])) for c in roofline.ceilings()] == [("np.exp", ["np.exp"])]
+
+
 def test_time_call_validates_and_counts():
     calls = []
     timing = time_call(lambda: calls.append(1), min_time=0.0, min_repeats=4)

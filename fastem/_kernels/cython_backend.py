@@ -136,6 +136,13 @@ def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int)
     return out
 
 
+def exp_probe(x: np.ndarray, out: np.ndarray, n_rounds: int, n_threads: int) -> None:
+    """``n_rounds`` passes of the kernels' exp (``_exp_nonpos``) over ``x`` (float64, <= 0)
+    into ``out`` (n_threads, len(x)), the rounds split over ``n_threads`` OpenMP threads:
+    the exp-rate probe of :mod:`fastem.bench.roofline`."""
+    _gaussian.exp_probe(x, out, n_rounds, n_threads)
+
+
 def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_threads: int,
                       block_size: int) -> np.ndarray:
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""

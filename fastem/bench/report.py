@@ -120,6 +120,22 @@ def summary(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+_CEILING_NAMES = {"bandwidth": "read bandwidth", "gemm": "GEMM rate", "exp": "exp rate"}
+
+
+def format_ceilings(ceilings: list[dict]) -> str:
+    """One line per measured ceiling (``Roofline.ceilings()``), with the probe that set it;
+    for exp, every probe's rate."""
+    lines = ["ceilings:"]
+    for c in ceilings:
+        what = _CEILING_NAMES.get(c["probe"], c["probe"]) + (f" {c['dtype']}" if "dtype" in c else "")
+        others = ", ".join(f"{name} {rate:.3g}" for name, rate in c.get("rates", {}).items()
+                           if name != c["measured_by"])
+        lines.append(f"  {what:<20} {c['n_threads']:>3} threads  {c['rate']:.3g} {c['unit']}  "
+                     f"({c['measured_by']}{'; ' + others if others else ''})")
+    return "\n".join(lines)
+
+
 def to_json(results: list[Result], machine: dict, ceilings: list[dict], settings: dict, skipped: list[str]) -> dict:
     return {"fastem_bench": 1, "machine": machine, "settings": settings, "ceilings": ceilings,
             "skipped": skipped, "results": [r.as_dict() for r in results]}

@@ -7,8 +7,14 @@
 - GEMM rate (flops/s): a square ``A @ B`` of size ``GEMM_SIZE`` in the data's dtype, BLAS
   limited to ``n_threads``: the machine's practical peak (small, skinny products run
   below it, which is what the fraction then shows);
-- exp rate (exps/s): ``np.exp`` of 2**21 float64 values in [-30, 0] (log-responsibilities),
-  split over ``n_threads`` Python threads.
+- exp rate (exps/s): the faster of two exps of float64 values in [-30, 0]
+  (log-responsibilities), 2**21 per call: the kernels' own vectorised exp
+  (``_exp_nonpos`` of the Cython backend, in the ISA build the kernels run, through
+  ``cython_backend.exp_probe``: passes over 2048 values, so that the data stay in cache
+  as the kernels' blocks do, split over ``n_threads`` OpenMP threads), and ``np.exp`` of
+  2**21 values split over ``n_threads`` Python threads (the only one when the Cython
+  backend is unavailable). ``ceilings()`` names the probe that set the rate
+  (``measured_by``) and gives both rates.
 
 Each probe is the best of several repeats (at least 5, about 0.1 s in all) and cached per
 (probe, size, threads). A call given n threads can always run on one, so its ceilings
@@ -32,6 +38,8 @@ from .timing import time_call
 _MIN_PROBE_BYTES = 16 << 20
 _MAX_PROBE_BYTES = 1 << 30
 _EXP_SIZE = 1 << 21
+_EXP_BLOCK = 2048  # values per pass of the kernel probe (2 x 16 KiB per thread: in L1/L2)
+NP_EXP = "np.exp"
 _PROBE_TIME = 0.1
 GEMM_SIZE = 1024
 
@@ -46,12 +54,24 @@ def _chunks(n_items: int, n_threads: int) -> list[slice]:
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
+def kernel_exp_probe():
+    """(name, fn(x, out, n_rounds, n_threads)) of the Cython kernels' exp, or None when
+    that backend does not import."""
+    try:
+        from .._kernels import cython_backend
+    except ImportError:
+        return None
+    return f"cython _exp_nonpos ({cython_backend.ISA} build, OpenMP)", cython_backend.exp_probe
+
+
 class Roofline:
     """Measures and caches the ceilings; ``floor`` turns a :class:`Cost` into seconds."""
 
     def __init__(self, probe_time: float = _PROBE_TIME):
         self.probe_time = probe_time
         self._cache: dict[tuple, float] = {}
+        #: per exp key, every exp probe's rate (name -> exps/s)
+        self._exp_rates: dict[tuple, dict[str, float]] = {}
 
     def _best(self, fn) -> float:
         return time_call(fn, min_time=self.probe_time, min_repeats=5).best
@@ -81,15 +101,32 @@ class Roofline:
         return self._cache[key]
 
     def exp(self, n_threads: int) -> float:
-        """exps/s of ``np.exp`` on float64."""
+        """exps/s on float64: the faster of the kernels' exp and ``np.exp``."""
         key = ("exp", _EXP_SIZE, n_threads)
         if key not in self._cache:
             a = np.random.default_rng(0).uniform(-30.0, 0.0, _EXP_SIZE)
+            rates = {}
+            kernel = kernel_exp_probe()
+            if kernel is not None:
+                name, probe = kernel
+                x = np.ascontiguousarray(a[:_EXP_BLOCK])
+                buffers = np.empty((n_threads, _EXP_BLOCK))
+                n_rounds = _EXP_SIZE // _EXP_BLOCK
+                rates[name] = n_rounds * _EXP_BLOCK / self._best(lambda: probe(x, buffers, n_rounds, n_threads))
             out = np.empty_like(a)
             parts = [(a[s], out[s]) for s in _chunks(_EXP_SIZE, n_threads)]
             with ThreadPoolExecutor(n_threads) as pool:
-                self._cache[key] = _EXP_SIZE / self._best(lambda: _split_run(np.exp, parts, pool))
+                rates[NP_EXP] = _EXP_SIZE / self._best(lambda: _split_run(np.exp, parts, pool))
+            self._exp_rates[key] = rates
+            self._cache[key] = max(rates.values())
         return self._cache[key]
+
+    def measured_by(self, key: tuple) -> str:
+        """What measured the ceiling ``key`` (for exp: the faster probe)."""
+        if key[0] == "exp":
+            rates = self._exp_rates[key]
+            return max(rates, key=rates.get)
+        return {"bandwidth": "np.add.reduce", "gemm": "np.matmul (BLAS)"}[key[0]]
 
     def floor(self, cost: Cost, config: Config, n_threads: int) -> float:
         """Seconds no implementation can beat on this machine (by this model)."""
@@ -104,5 +141,6 @@ class Roofline:
         """Every ceiling measured so far (for the JSON report)."""
         units = {"bandwidth": "bytes/s", "gemm": "flops/s", "exp": "exps/s"}
         return [{"probe": key[0], "size": key[1], **({"dtype": key[2]} if key[0] == "gemm" else {}),
-                 "n_threads": key[-1], "rate": rate, "unit": units[key[0]]}
+                 "n_threads": key[-1], "rate": rate, "unit": units[key[0]], "measured_by": self.measured_by(key),
+                 **({"rates": dict(self._exp_rates[key])} if key[0] == "exp" else {})}
                 for key, rate in self._cache.items()]

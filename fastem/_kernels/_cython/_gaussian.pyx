@@ -25,7 +25,7 @@ per-component constants. Shapes are checked here (cheaply, before releasing the 
 so that the compiled loops never read out of bounds.
 """
 from cython cimport floating
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, exp, log, sqrt
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dgemm
@@ -698,6 +698,25 @@ def _exp_nonpos_array(const double[::1] x, double[::1] out):
     cdef Py_ssize_t i
     for i in range(x.shape[0]):
         out[i] = _exp_nonpos(x[i])
+
+
+def exp_probe(const double[::1] x, double[:, ::1] out, Py_ssize_t n_rounds, int n_threads):
+    """The exp-rate probe of :mod:`fastem.bench.roofline`: ``n_rounds`` passes of
+    ``out[t] = exp(x)`` with the kernels' exp (x <= 0), the rounds split over ``n_threads``
+    OpenMP threads, t the thread's number. ``x`` and a row of ``out`` small enough for the
+    cache (as the kernels' blocks are) time the exp, not the memory."""
+    cdef Py_ssize_t L = x.shape[0], rnd, i
+    if out.shape[1] != L or out.shape[0] < n_threads or n_threads < 1:
+        raise ValueError("out must have shape (>= n_threads, len(x)) and n_threads >= 1")
+    if L == 0:
+        return
+    cdef const double* xp = &x[0]
+    cdef double* outp = &out[0, 0]
+    cdef double* row
+    for rnd in prange(n_rounds, nogil=True, num_threads=n_threads, schedule="static"):
+        row = outp + threadid() * L
+        for i in range(L):
+            row[i] = _exp_nonpos(xp[i])
 
 
 def logsumexp(const double[:, ::1] a, double[::1] out, int n_threads):
