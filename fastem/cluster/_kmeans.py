@@ -28,12 +28,16 @@ _VARIANCE_BLOCK_ROWS = 65536
 
 class KMeansFit(NamedTuple):
     """labels (N,) int32, cluster_centers (K, D) float64, inertia (NaN when not
-    computed), n_iter."""
+    computed), n_iter, and label_means (K, D) float64: the weighted mean of each
+    cluster's rows under the final labels (its centre when it has no weight). They differ
+    from the centres when the last step stopped on the tolerance: the labels then belong
+    to the final centres, and the centres to the labels before them."""
 
     labels: np.ndarray
     cluster_centers: np.ndarray
     inertia: float
     n_iter: int
+    label_means: np.ndarray
 
 
 def kmeans(X, n_clusters: int, *, sample_weight=None, random_state=None, max_iter: int = 300, tol: float = 1e-4,
@@ -71,7 +75,10 @@ def fit_kmeans(X: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
             ConvergenceWarning,
             stacklevel=3,
         )
-    return KMeansFit(result.labels, result.centers + x_mean, result.inertia, result.n_iter)
+    filled = result.nk > 0
+    label_means = np.where(filled[:, np.newaxis], result.sum_x / np.where(filled, result.nk, 1.0)[:, np.newaxis],
+                           result.centers) + x_mean
+    return KMeansFit(result.labels, result.centers + x_mean, result.inertia, result.n_iter, label_means)
 
 
 def tolerance(X: np.ndarray, tol: float) -> float:

@@ -34,13 +34,17 @@ BOUND_MARGIN = 1e-9
 @dataclass
 class LloydResult:
     """labels (N,) int32; centres (K, D) float64 in the coordinates ``X - x_mean``;
-    inertia (NaN unless asked for); n_iter; strict (no label changed at the end)."""
+    inertia (NaN unless asked for); n_iter; strict (no label changed at the end); nk (K,)
+    and sum_x (K, D) float64: the weights and weighted sums (around x_mean) of the rows
+    of each label."""
 
     labels: np.ndarray
     centers: np.ndarray
     inertia: float
     n_iter: int
     strict: bool
+    nk: np.ndarray
+    sum_x: np.ndarray
 
 
 def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, centers: np.ndarray, *,
@@ -82,8 +86,9 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
     inertia = float("nan")
     if compute_inertia or not strict:
         # the labels of the final centres (scikit-learn's closing E-step) and the inertia
-        inertia = module.kmeans_assign(X, x_mean, sample_weight, centers, labels, **options).inertia
-    return LloydResult(labels, centers, inertia, n_iter, strict)
+        final = module.kmeans_assign(X, x_mean, sample_weight, centers, labels, **options)
+        inertia, nk, sum_x = final.inertia, final.nk, final.sum_x
+    return LloydResult(labels, centers, inertia, n_iter, strict, nk, sum_x)
 
 
 def _half_gaps(centers: np.ndarray) -> np.ndarray:

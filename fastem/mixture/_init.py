@@ -18,13 +18,14 @@ import numpy as np
 from .. import gaussian, kernels
 from ..cluster import fit_kmeans, kmeans_plusplus
 from .._sources._reservoir import Reservoir
+from .._threads import effective_n_threads
 from ..data import ArraySource
 from ..reference import data_shift
 from ..suff_stats import SuffStats
 from ._family import GaussianParams, params_from_covariances
 
 #: rows of responsibilities generated at a time
-INIT_BLOCK_ROWS = 8192
+INIT_BLOCK_ROWS = 65536
 #: a data source that is not an in-memory array is initialised on a sample of this many rows
 INIT_SAMPLE_ROWS = 100_000
 
@@ -79,23 +80,23 @@ class GaussianInit:
 
             # all components start near the data mean: take the moments around it
             return self._stats(X, sample_weight, resp, self.covariance_type, None), None
-        labels = self._labels(X, sample_weight, random_state)
-        resp = _one_hot(labels, self.n_components)
-        shift = None
-        if self.covariance_type != "tied":
-            # moments around each component's own mean: no cancellation when a component
-            # starts as a single point (its covariance is then exactly reg_covar)
-            shift = _component_means(self._stats(X, sample_weight, resp, "diag", None))
-        return self._stats(X, sample_weight, resp, self.covariance_type, shift), labels
+        labels, means = self._labels(X, sample_weight, random_state)
+        # moments around each component's own mean (known without a pass over X): no
+        # cancellation when a component starts as a single point (its covariance is then
+        # exactly reg_covar)
+        shift = None if self.covariance_type == "tied" else means
+        return self._stats(X, sample_weight, _one_hot(labels, self.n_components), self.covariance_type, shift), labels
 
-    def _labels(self, X, sample_weight, random_state) -> np.ndarray:
-        """(N,) component of each row, -1 for rows that start in no component."""
+    def _labels(self, X, sample_weight, random_state) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) component of each row (-1 for rows that start in no component) and the
+        (K, D) float64 mean of each component's rows."""
         n_samples, n_components = X.shape[0], self.n_components
         options = {"backend": self.backend, "n_threads": self.n_threads}
         if self.init_params == "kmeans":
             # scikit-learn's KMeans(n_clusters, n_init=1, random_state) with its defaults
-            return fit_kmeans(X, n_components, sample_weight, random_state, max_iter=300, tol=1e-4,
-                              compute_inertia=False, **options).labels
+            fit = fit_kmeans(X, n_components, sample_weight, random_state, max_iter=300, tol=1e-4,
+                             compute_inertia=False, **options)
+            return fit.labels, fit.label_means
         if self.init_params == "k-means++":
             # scikit-learn's kmeans_plusplus(X, n_clusters, random_state) does not centre X
             _, indices = kmeans_plusplus(X, np.zeros(X.shape[1], dtype=X.dtype), n_components, sample_weight,
@@ -105,24 +106,24 @@ class GaussianInit:
             indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
         labels = np.full(n_samples, -1, dtype=np.intp)
         labels[indices] = np.arange(n_components)
-        return labels
+        return labels, X[indices].astype(np.float64)  # each component starts as one row
 
     def _stats(self, X, sample_weight, resp: Callable[[slice], np.ndarray], covariance_type: str, shift) -> SuffStats:
-        """Statistics of ``resp`` summed over row blocks; ``shift`` defaults to the data mean."""
+        """Statistics of ``resp`` summed over row blocks; ``shift`` defaults to the data mean.
+
+        X and sample_weight are validated and the responsibilities are made here, so the
+        backend is called directly: the public wrapper would scan every block for
+        non-finite values again."""
         if shift is None:
             shift = data_shift(X, sample_weight, covariance_type, self.n_components)
+        module = kernels.get_backend(self.backend, covariance_type)
+        options = {"n_threads": effective_n_threads(self.n_threads), "block_size": kernels.DEFAULT_BLOCK_SIZE}
+        shift = np.ascontiguousarray(shift, dtype=np.float64)
         return sum(
-            kernels.suff_stats(X[rows], resp(rows), covariance_type,
-                               None if sample_weight is None else sample_weight[rows], shift,
-                               backend=self.backend, n_threads=self.n_threads)
+            module.suff_stats(X[rows], np.ascontiguousarray(resp(rows), dtype=np.float64), covariance_type,
+                              None if sample_weight is None else sample_weight[rows], shift, **options)
             for rows in _blocks(X.shape[0])
         )
-
-
-def _component_means(stats: SuffStats) -> np.ndarray:
-    """(K, D) weighted mean of each component (its shift when it is empty)."""
-    centre = np.divide(stats.sum_x, stats.nk[:, None], out=np.zeros_like(stats.sum_x), where=stats.nk[:, None] > 0)
-    return stats.shift + centre
 
 
 def _tied_over_all_rows(X, sample_weight, nk, means, reg_covar: float) -> np.ndarray:
