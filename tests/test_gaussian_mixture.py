@@ -452,3 +452,12 @@ def test_init_size_initialises_on_a_sample(init_params):
 def test_init_size_is_validated():
     with pytest.raises(ValueError, match="init_size"):
         GaussianMixture(2, init_size=0).fit(_blobs())
+
+
+def test_auto_backend_takes_the_reference_for_tiny_fits():
+    X = _blobs()
+    tiny = _quiet(GaussianMixture(2, covariance_type="diag", random_state=0), X[:100, :1])
+    assert tiny.backend_ == "numpy"
+    larger = _quiet(GaussianMixture(3, covariance_type="full", random_state=0), X)
+    assert larger.backend_ == kernels.resolve_backend_name("auto", "full")
+    assert kernels.resolve_backend_name("cython", "full", 10, 1, 1) == "cython"  # only "auto" is sized

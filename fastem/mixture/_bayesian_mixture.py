@@ -132,7 +132,8 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
 
     def _fit(self, X, sample_weight):
         source = self._training_source(X, sample_weight)
-        self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type)
+        self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type, source.n_samples,
+                                                     source.n_features, self.n_components)
         n_threads = check_n_threads(self.n_jobs)
         priors, total_weight = self._check_priors(source, n_threads)
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,

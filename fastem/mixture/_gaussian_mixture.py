@@ -52,7 +52,9 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         (scikit-learn's behaviour) and 100 000 rows of any other source. A sample draws
         other random numbers, so the fit is no longer scikit-learn's.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
-        Kernel backend; ``"auto"`` takes the fastest available (resolved once per fit).
+        Kernel backend; ``"auto"`` takes the fastest available (resolved once per fit;
+        the numpy reference for tiny problems, where a compiled pass costs more to set up
+        than to run: ``fastem.kernels.AUTO_REFERENCE_BELOW``).
     n_jobs : int, default=None
         Threads of the compiled kernels: None all CPUs, -1 all, -2 all but one.
     callback : callable, "tqdm" or None, default=None
@@ -140,7 +142,8 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
 
     def _fit(self, X, sample_weight, max_iter: int | None = None):
         source = self._training_source(X, sample_weight)
-        self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type)
+        self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type, source.n_samples,
+                                                     source.n_features, self.n_components)
         n_threads = check_n_threads(self.n_jobs)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
