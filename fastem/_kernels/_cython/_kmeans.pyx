@@ -51,13 +51,52 @@ cdef extern from *:
     /* rows of the bounded pass whose bounds are tested before the open ones are read */
     #define FASTEM_CHUNK 64
     #if defined(__GNUC__) || defined(__clang__)
+    #define FASTEM_ALWAYS_INLINE static inline __attribute__((always_inline))
+    #elif defined(_MSC_VER)
+    #define FASTEM_ALWAYS_INLINE static __forceinline
+    #else
+    #define FASTEM_ALWAYS_INLINE static inline
+    #endif
+    /* a * b + c in the distances and the weighted sums: fused, explicitly and in every
+       path, wherever the target has an FMA (the AVX2 and AVX-512 builds); elsewhere there
+       is nothing to contract and it is a product then a sum. Left to the compiler (GCC's
+       default -ffp-contract=fast), contraction depended on how each loop happened to be
+       vectorised: the scalar path (K = 1, tails) and the vector tiles could round one
+       distance differently, so update_closest disagreed with plusplus_pots' kept minima
+       (measured at D = 2, 4, 5, 16 with L = 4 in the AVX-512 build). */
+    #if defined(__FMA__) || defined(__FP_FAST_FMA) || defined(__ARM_FEATURE_FMA)
+    #define FASTEM_FUSED 1
+    #define FASTEM_MADD(a, b, c) __builtin_fma((a), (b), (c))
+    #else
+    #define FASTEM_FUSED 0
+    static inline double fastem_madd(double a, double b, double c) { const double p = a * b; return p + c; }
+    #define FASTEM_MADD(a, b, c) fastem_madd((a), (b), (c))
+    #endif
+    #if defined(__GNUC__) || defined(__clang__)
     typedef double fastem_v4d __attribute__((vector_size(32)));
     static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
     static inline void fastem_store4(double* p, fastem_v4d v) { memcpy(p, &v, sizeof v); }
-    #define FASTEM_SQ_ACC(acc, zd, c) do { const fastem_v4d t_ = (zd) - (c); (acc) += t_ * t_; } while (0)
+    #if FASTEM_FUSED && defined(__FMA__) && defined(__AVX__)
+    #include <immintrin.h>
+    #define FASTEM_VMADD(a, b, c) ((fastem_v4d) _mm256_fmadd_pd((__m256d) (a), (__m256d) (b), (__m256d) (c)))
+    #elif FASTEM_FUSED
+    static inline fastem_v4d fastem_vmadd(fastem_v4d a, fastem_v4d b, fastem_v4d c) {
+        fastem_v4d r;
+        for (int q = 0; q < 4; q++) r[q] = __builtin_fma(a[q], b[q], c[q]);
+        return r;
+    }
+    #define FASTEM_VMADD(a, b, c) fastem_vmadd((a), (b), (c))
+    #else
+    static inline fastem_v4d fastem_vmadd(fastem_v4d a, fastem_v4d b, fastem_v4d c) {
+        const fastem_v4d p = a * b;
+        return p + c;
+    }
+    #define FASTEM_VMADD(a, b, c) fastem_vmadd((a), (b), (c))
     #endif
-    static inline void fastem_sq_distances4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
-                                            double* d2) {
+    #define FASTEM_SQ_ACC(acc, zd, c) do { const fastem_v4d t_ = (zd) - (c); (acc) = FASTEM_VMADD(t_, t_, (acc)); } while (0)
+    #endif
+    FASTEM_ALWAYS_INLINE void fastem_sq_distances4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
+                                                  double* d2) {
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
         Py_ssize_t k0 = 0, k, d;
     #if defined(__GNUC__) || defined(__clang__)
@@ -93,7 +132,8 @@ cdef extern from *:
             for (d = 0; d < D; d++) {
                 const double c = ct[d * K + k];
                 const double e0 = z0[d] - c, e1 = z1[d] - c, e2 = z2[d] - c, e3 = z3[d] - c;
-                t0 += e0 * e0; t1 += e1 * e1; t2 += e2 * e2; t3 += e3 * e3;
+                t0 = FASTEM_MADD(e0, e0, t0); t1 = FASTEM_MADD(e1, e1, t1);
+                t2 = FASTEM_MADD(e2, e2, t2); t3 = FASTEM_MADD(e3, e3, t3);
             }
             d2[k] = t0; d2[K + k] = t1; d2[2 * K + k] = t2; d2[3 * K + k] = t3;
         }
@@ -127,6 +167,255 @@ cdef extern from *:
     static inline void fastem_axpy(double* restrict y, double a, const double* restrict x, Py_ssize_t n) {
         for (Py_ssize_t i = 0; i < n; i++) y[i] += a * x[i];
     }
+
+    /* ---- Whole-slot passes (assign, plusplus_pots, update_closest) ------------------------
+       One call per slot runs the row loop in C: the branches on sample_weight and on the
+       output are taken once per call (the bodies are specialised on them), small D
+       (1 to 4) gets bodies with D a constant (centring and distances unrolled), a group
+       of ROWS rows is centred in one pass (its rows follow each other in X, and xm_rep
+       holds x_mean ROWS times), and the sums of a slot stay in registers. Every distance
+       is still the sum over d in order with one accumulator (FASTEM_MADD, as in
+       fastem_sq_distances4), and every sum over rows is taken in row order: the results
+       are those of the row-at-a-time loops. */
+    #if defined(__GNUC__) || defined(__clang__)
+    typedef long long fastem_v4l __attribute__((vector_size(32)));
+    /* per lane: a < c ? a : c (c where a is NaN, as the scalar comparison) */
+    static inline fastem_v4d fastem_vmin(fastem_v4d a, double c) {
+        const fastem_v4d cv = {c, c, c, c};
+        const fastem_v4l lt = a < cv;
+        return (fastem_v4d) ((lt & (fastem_v4l) a) | (~lt & (fastem_v4l) cv));
+    }
+    #endif
+    #define FASTEM_ROW(x, f32, i, D) ((const void*) ((const char*) (x) + (i) * (D) * ((f32) ? 4 : 8)))
+
+    /* z[j] = x[j] - xm_rep[j] in X's dtype, then as a double, for the n values of
+       consecutive rows at x */
+    FASTEM_ALWAYS_INLINE void fastem_centre_n(const void* restrict x, const void* restrict xm_rep, int f32,
+                                              Py_ssize_t n, double* restrict z) {
+        if (f32) {
+            const float* xf = (const float*) x; const float* mf = (const float*) xm_rep;
+            for (Py_ssize_t j = 0; j < n; j++) { const float t = xf[j] - mf[j]; z[j] = t; }
+        } else {
+            const double* xd = (const double*) x; const double* md = (const double*) xm_rep;
+            for (Py_ssize_t j = 0; j < n; j++) { const double t = xd[j] - md[j]; z[j] = t; }
+        }
+    }
+
+    /* rows [i0, i0 + n) centred into z (n x D); n == ROWS gets a constant trip count */
+    FASTEM_ALWAYS_INLINE void fastem_centre_group(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                  Py_ssize_t i0, Py_ssize_t n, double* z) {
+        if (n == FASTEM_ROWS) fastem_centre_n(FASTEM_ROW(x, f32, i0, D), xm_rep, f32, FASTEM_ROWS * D, z);
+        else fastem_centre_n(FASTEM_ROW(x, f32, i0, D), xm_rep, f32, n * D, z);
+    }
+
+    /* The ROWS x 4 squared distances of the rows z (ROWS x D) to centres k0 .. k0 + 3:
+       a[r] holds row r's (the 4-wide tile of fastem_sq_distances4). */
+    #if defined(__GNUC__) || defined(__clang__)
+    FASTEM_ALWAYS_INLINE void fastem_tile4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
+                                           Py_ssize_t k0, fastem_v4d* a) {
+        const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
+        fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        const double* row = ct + k0;
+        for (Py_ssize_t d = 0; d < D; d++, row += K) {
+            const fastem_v4d c = fastem_load4(row);
+            FASTEM_SQ_ACC(a0, z0[d], c); FASTEM_SQ_ACC(a1, z1[d], c);
+            FASTEM_SQ_ACC(a2, z2[d], c); FASTEM_SQ_ACC(a3, z3[d], c);
+        }
+        a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+    }
+    #endif
+
+    /* The ROWS squared distances of the rows z to centre k (the scalar path of
+       fastem_sq_distances4). */
+    FASTEM_ALWAYS_INLINE void fastem_column4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
+                                             Py_ssize_t k, double* t) {
+        const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
+        double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
+        for (Py_ssize_t d = 0; d < D; d++) {
+            const double c = ct[d * K + k];
+            const double e0 = z0[d] - c, e1 = z1[d] - c, e2 = z2[d] - c, e3 = z3[d] - c;
+            t0 = FASTEM_MADD(e0, e0, t0); t1 = FASTEM_MADD(e1, e1, t1);
+            t2 = FASTEM_MADD(e2, e2, t2); t3 = FASTEM_MADD(e3, e3, t3);
+        }
+        t[0] = t0; t[1] = t1; t[2] = t2; t[3] = t3;
+    }
+
+    /* Calls BODY(D) with D a constant for D = 1 .. 4 (the compiler unrolls those), as
+       is otherwise. */
+    #define FASTEM_BY_D(D, BODY) do { switch (D) { case 1: BODY(1); break; case 2: BODY(2); break; case 3: BODY(3); break; case 4: BODY(4); break; default: BODY(D); } } while (0)
+
+    /* ---- plusplus_pots: pots[l] += w_i min(closest_i, d2(i, l)) over rows [start, stop) */
+    FASTEM_ALWAYS_INLINE void fastem_pots_group(const double* restrict z, Py_ssize_t D, const double* ct,
+                                                Py_ssize_t L, Py_ssize_t i0, Py_ssize_t n,
+                                                const double* restrict closest, const double* restrict w,
+                                                int weighted, double* restrict out, int has_out, Py_ssize_t N,
+                                                double* restrict pots) {
+        Py_ssize_t l0 = 0, r, q;
+    #if defined(__GNUC__) || defined(__clang__)
+        for (; l0 + 4 <= L; l0 += 4) {
+            fastem_v4d a[FASTEM_ROWS];
+            fastem_tile4(z, D, ct, L, l0, a);
+            fastem_v4d acc = fastem_load4(pots + l0);
+            for (r = 0; r < n; r++) {
+                const fastem_v4d m = fastem_vmin(a[r], closest[i0 + r]);
+                if (weighted) { const double wr = w[i0 + r]; const fastem_v4d wv = {wr, wr, wr, wr}; acc = FASTEM_VMADD(wv, m, acc); }
+                else acc += m;
+                if (has_out) {
+                    double mm[4];
+                    fastem_store4(mm, m);
+                    for (q = 0; q < 4; q++) out[(l0 + q) * N + i0 + r] = mm[q];
+                }
+            }
+            fastem_store4(pots + l0, acc);
+        }
+    #endif
+        for (; l0 < L; l0++) {
+            double t[FASTEM_ROWS], acc = pots[l0];
+            fastem_column4(z, D, ct, L, l0, t);
+            for (r = 0; r < n; r++) {
+                const double c = closest[i0 + r];
+                const double m = t[r] < c ? t[r] : c;
+                if (weighted) acc = FASTEM_MADD(w[i0 + r], m, acc); else acc += m;
+                if (has_out) out[l0 * N + i0 + r] = m;
+            }
+            pots[l0] = acc;
+        }
+    }
+
+    FASTEM_ALWAYS_INLINE void fastem_pots_body(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                               const double* ct, Py_ssize_t L, Py_ssize_t start, Py_ssize_t stop,
+                                               const double* closest, const double* w, int weighted, double* out,
+                                               int has_out, Py_ssize_t N, double* pots, double* z) {
+        Py_ssize_t i0 = start;
+        for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
+            fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
+            fastem_pots_group(z, D, ct, L, i0, FASTEM_ROWS, closest, w, weighted, out, has_out, N, pots);
+        }
+        if (i0 < stop) {
+            fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
+            fastem_pots_group(z, D, ct, L, i0, stop - i0, closest, w, weighted, out, has_out, N, pots);
+        }
+    }
+
+    /* z: scratch of ROWS x D, zero-filled (the rows past a short last group are read) */
+    FASTEM_ALWAYS_INLINE void fastem_pots_range(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                const double* ct, Py_ssize_t L, Py_ssize_t start,
+                                                Py_ssize_t stop, const double* closest, const double* w,
+                                                double* out, Py_ssize_t N, double* pots, double* z) {
+        if (out != NULL) {  /* kept only when D is large next to L: no constant D */
+            if (w == NULL) fastem_pots_body(x, xm_rep, f32, D, ct, L, start, stop, closest, w, 0, out, 1, N, pots, z);
+            else fastem_pots_body(x, xm_rep, f32, D, ct, L, start, stop, closest, w, 1, out, 1, N, pots, z);
+            return;
+        }
+    #define FASTEM_POTS_0(DD) fastem_pots_body(x, xm_rep, f32, DD, ct, L, start, stop, closest, w, 0, out, 0, N, pots, z)
+    #define FASTEM_POTS_1(DD) fastem_pots_body(x, xm_rep, f32, DD, ct, L, start, stop, closest, w, 1, out, 0, N, pots, z)
+        if (w == NULL) FASTEM_BY_D(D, FASTEM_POTS_0);
+        else FASTEM_BY_D(D, FASTEM_POTS_1);
+    #undef FASTEM_POTS_0
+    #undef FASTEM_POTS_1
+    }
+
+    /* ---- update_closest: closest_i = min(closest_i, d2(i, centre)) over rows [start, stop) */
+    FASTEM_ALWAYS_INLINE void fastem_closest_body(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                  const double* ct, Py_ssize_t start, Py_ssize_t stop,
+                                                  double* restrict closest, double* restrict z) {
+        double t[FASTEM_ROWS];
+        Py_ssize_t i0 = start, r;
+        for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
+            fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
+            fastem_column4(z, D, ct, 1, 0, t);
+            for (r = 0; r < FASTEM_ROWS; r++) {
+                const double c = closest[i0 + r];
+                closest[i0 + r] = t[r] < c ? t[r] : c;
+            }
+        }
+        if (i0 < stop) {
+            fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
+            fastem_column4(z, D, ct, 1, 0, t);
+            for (r = 0; r < stop - i0; r++) {
+                const double c = closest[i0 + r];
+                closest[i0 + r] = t[r] < c ? t[r] : c;
+            }
+        }
+    }
+
+    FASTEM_ALWAYS_INLINE void fastem_closest_range(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                   const double* ct, Py_ssize_t start, Py_ssize_t stop,
+                                                   double* closest, double* z) {
+    #define FASTEM_CLOSEST(DD) fastem_closest_body(x, xm_rep, f32, DD, ct, start, stop, closest, z)
+        FASTEM_BY_D(D, FASTEM_CLOSEST);
+    #undef FASTEM_CLOSEST
+    }
+
+    /* ---- assign: labels, and the statistics of the new assignment, over rows [start, stop) */
+    FASTEM_ALWAYS_INLINE void fastem_assign_group(const double* restrict z, Py_ssize_t D, const double* restrict d2,
+                                                  Py_ssize_t K, Py_ssize_t i0, Py_ssize_t n,
+                                                  const double* restrict w, int weighted, int* restrict labels,
+                                                  double* restrict nk, long long* restrict members,
+                                                  double* restrict sum_x, double* inertia, long long* n_changed) {
+        for (Py_ssize_t r = 0; r < n; r++) {
+            const double* dr = d2 + r * K;
+            const double* zr = z + r * D;
+            const Py_ssize_t i = i0 + r;
+            Py_ssize_t best = 0, k, d;
+            double bv = dr[0];
+            for (k = 1; k < K; k++) {  /* the first minimum */
+                const double v = dr[k];
+                if (v < bv) { bv = v; best = k; }
+            }
+            *n_changed += labels[i] != best;
+            labels[i] = (int) best;
+            double* sx = sum_x + best * D;
+            if (weighted) {
+                const double wi = w[i];
+                *inertia = FASTEM_MADD(wi, bv, *inertia);
+                nk[best] += wi;
+                members[best] += wi > 0;
+                for (d = 0; d < D; d++) sx[d] = FASTEM_MADD(wi, zr[d], sx[d]);
+            } else {  /* a weight of one: the products are exact */
+                *inertia += bv;
+                nk[best] += 1.0;
+                members[best] += 1;
+                for (d = 0; d < D; d++) sx[d] += zr[d];
+            }
+        }
+    }
+
+    FASTEM_ALWAYS_INLINE void fastem_assign_body(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                 const double* ct, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop,
+                                                 const double* w, int weighted, int* labels, double* nk,
+                                                 long long* members, double* sum_x, double* inertia,
+                                                 long long* n_changed, double* z) {
+        double* d2 = z + FASTEM_ROWS * D;
+        double in = *inertia;
+        long long changed = *n_changed;
+        Py_ssize_t i0 = start;
+        for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
+            fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
+            fastem_sq_distances4(z, D, ct, K, d2);
+            fastem_assign_group(z, D, d2, K, i0, FASTEM_ROWS, w, weighted, labels, nk, members, sum_x, &in, &changed);
+        }
+        if (i0 < stop) {
+            fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
+            fastem_sq_distances4(z, D, ct, K, d2);
+            fastem_assign_group(z, D, d2, K, i0, stop - i0, w, weighted, labels, nk, members, sum_x, &in, &changed);
+        }
+        *inertia = in;
+        *n_changed = changed;
+    }
+
+    /* z: scratch of ROWS x (D + K), zero-filled */
+    FASTEM_ALWAYS_INLINE void fastem_assign_range(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                  const double* ct, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop,
+                                                  const double* w, int* labels, double* nk, long long* members,
+                                                  double* sum_x, double* inertia, long long* n_changed, double* z) {
+    #define FASTEM_ASSIGN_0(DD) fastem_assign_body(x, xm_rep, f32, DD, ct, K, start, stop, w, 0, labels, nk, members, sum_x, inertia, n_changed, z)
+    #define FASTEM_ASSIGN_1(DD) fastem_assign_body(x, xm_rep, f32, DD, ct, K, start, stop, w, 1, labels, nk, members, sum_x, inertia, n_changed, z)
+        if (w == NULL) FASTEM_BY_D(D, FASTEM_ASSIGN_0);
+        else FASTEM_BY_D(D, FASTEM_ASSIGN_1);
+    #undef FASTEM_ASSIGN_0
+    #undef FASTEM_ASSIGN_1
+    }
     """
     enum: ROWS "FASTEM_ROWS"
     enum: CHUNK "FASTEM_CHUNK"
@@ -136,6 +425,18 @@ cdef extern from *:
                                               double* d2) noexcept nogil
     double _sq_distance_to "fastem_sq_distance_to"(const double* z, const double* centers_t, Py_ssize_t D,
                                                    Py_ssize_t K, Py_ssize_t k) noexcept nogil
+    void _pots_range "fastem_pots_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                         const double* candidates_t, Py_ssize_t L, Py_ssize_t start, Py_ssize_t stop,
+                                         const double* closest, const double* w, double* out, Py_ssize_t N,
+                                         double* pots, double* z) noexcept nogil
+    void _assign_range "fastem_assign_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                             const double* centers_t, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop,
+                                             const double* w, int* labels, double* nk, long long* members,
+                                             double* sum_x, double* inertia, long long* n_changed,
+                                             double* z) noexcept nogil
+    void _closest_range "fastem_closest_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                               const double* center_t, Py_ssize_t start, Py_ssize_t stop,
+                                               double* closest, double* z) noexcept nogil
 
 
 cdef inline Py_ssize_t _is_open(int old, double upper, double lower, const double* half_gap, const double* drift,
@@ -196,6 +497,19 @@ cdef void _check_stats(const Problem* p, double[:, ::1] nk, long long[:, ::1] me
         raise ValueError("statistics buffers have the wrong shape")
 
 
+cdef floating* _tiled_mean(const floating[::1] x_mean) except NULL:
+    """x_mean repeated ROWS times (ROWS x D, X's dtype), for centring a group of rows in
+    one pass; the caller frees it."""
+    cdef Py_ssize_t D = x_mean.shape[0], r, d
+    cdef floating* rep = <floating*> malloc(ROWS * D * sizeof(floating) + 1)  # + 1: never malloc(0)
+    if rep == NULL:
+        raise MemoryError("fastem: could not allocate k-means scratch")
+    for r in range(ROWS):
+        for d in range(D):
+            rep[r * D + d] = x_mean[d]
+    return rep
+
+
 cdef double* _scratch(Py_ssize_t D, Py_ssize_t K) noexcept nogil:
     """Per-thread scratch: ROWS centred rows (ROWS x D), then their distances (ROWS x K).
     Zero-filled, so rows of a short last group are harmless zeros."""
@@ -236,9 +550,9 @@ def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::
     _check_stats(&p, nk, members, sum_x, n_changed)
     if labels.shape[0] != N or inertia.shape[0] != p.n_slots:
         raise ValueError("labels must have shape (n_samples,) and inertia (n_slots,)")
-    cdef Py_ssize_t K = p.n_centers, slot, g, i, i0, r, n, start, stop, k
+    cdef Py_ssize_t K = p.n_centers, slot, start, stop
+    cdef floating* xm_rep = _tiled_mean(x_mean)
     cdef double* work
-    cdef double w
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
@@ -249,22 +563,11 @@ def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::
             if work != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for g in range((stop - start + ROWS - 1) // ROWS):
-                    i0 = start + g * ROWS
-                    n = min(ROWS, stop - i0)
-                    for r in range(n):
-                        _centre_row(&X[i0 + r, 0], &x_mean[0], D, work + r * D)
-                    _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
-                    for r in range(n):
-                        i = i0 + r
-                        k = _argmin(work + ROWS * D + r * K, K)
-                        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
-                        if labels[i] != k:
-                            n_changed[slot] += 1
-                            labels[i] = <int> k
-                        inertia[slot] += w * work[ROWS * D + r * K + k]
-                        _fold(&nk[slot, 0], &members[slot, 0], &sum_x[slot, 0], k, work + r * D, D, w, 1.0)
+                _assign_range(&X[0, 0], xm_rep, sizeof(floating) == 4, D, p.centers_t, K, start, stop,
+                              p.sample_weight, &labels[0], &nk[slot, 0], &members[slot, 0], &sum_x[slot, 0],
+                              &inertia[slot], &n_changed[slot], work)
         free(work)
+    free(xm_rep)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
 
@@ -357,15 +660,14 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
     new_closest (L, N) or None receives those minima."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, candidates_t, sample_weight, block_size, pots.shape[0], x_mean.shape[0])
-    cdef Py_ssize_t L = p.n_centers, slot, g, i, i0, r, n, start, stop, l
+    cdef Py_ssize_t L = p.n_centers, slot, start, stop
     if closest_sq.shape[0] != N or pots.shape[1] != L:
         raise ValueError("closest_sq must have shape (n_samples,) and pots (n_slots, n_candidates)")
     if new_closest is not None and (new_closest.shape[0] != L or new_closest.shape[1] != N):
         raise ValueError("new_closest must have shape (n_candidates, n_samples)")
     cdef double* out = NULL if new_closest is None else &new_closest[0, 0]
+    cdef floating* xm_rep = _tiled_mean(x_mean)
     cdef double* work
-    cdef double* d2
-    cdef double w, c, m
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
@@ -376,23 +678,10 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
             if work != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for g in range((stop - start + ROWS - 1) // ROWS):
-                    i0 = start + g * ROWS
-                    n = min(ROWS, stop - i0)
-                    for r in range(n):
-                        _centre_row(&X[i0 + r, 0], &x_mean[0], D, work + r * D)
-                    _sq_distances(work, D, p.centers_t, L, work + ROWS * D)
-                    for r in range(n):
-                        i = i0 + r
-                        d2 = work + ROWS * D + r * L
-                        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
-                        c = closest_sq[i]
-                        for l in range(L):
-                            m = d2[l] if d2[l] < c else c
-                            pots[slot, l] += w * m
-                            if out != NULL:
-                                out[l * N + i] = m
+                _pots_range(&X[0, 0], xm_rep, sizeof(floating) == 4, D, p.centers_t, L, start, stop, &closest_sq[0],
+                            p.sample_weight, out, N, &pots[slot, 0], work)
         free(work)
+    free(xm_rep)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
 
@@ -405,9 +694,9 @@ def update_closest(const floating[:, ::1] X, const floating[::1] x_mean, double[
     cdef Problem p = _problem(N, D, center_t, None, block_size, n_blocks, x_mean.shape[0])
     if closest_sq.shape[0] != N or center_t.shape[1] != 1:
         raise ValueError("closest_sq must have shape (n_samples,) and center_t (n_features, 1)")
-    cdef Py_ssize_t slot, g, i, i0, r, n, start, stop
+    cdef Py_ssize_t slot, start, stop
+    cdef floating* xm_rep = _tiled_mean(x_mean)
     cdef double* work
-    cdef double d2
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
@@ -418,16 +707,9 @@ def update_closest(const floating[:, ::1] X, const floating[::1] x_mean, double[
             if work != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
-                for g in range((stop - start + ROWS - 1) // ROWS):
-                    i0 = start + g * ROWS
-                    n = min(ROWS, stop - i0)
-                    for r in range(n):
-                        _centre_row(&X[i0 + r, 0], &x_mean[0], D, work + r * D)
-                    _sq_distances(work, D, p.centers_t, 1, work + ROWS * D)
-                    for r in range(n):
-                        d2 = work[ROWS * D + r]
-                        if d2 < closest_sq[i0 + r]:
-                            closest_sq[i0 + r] = d2
+                _closest_range(&X[0, 0], xm_rep, sizeof(floating) == 4, D, p.centers_t, start, stop, &closest_sq[0],
+                               work)
         free(work)
+    free(xm_rep)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
