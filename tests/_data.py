@@ -192,3 +192,12 @@ def centred_parameters(X, resp, sample_weight, covariance_type: str) -> tuple[np
         return means, np.einsum("k,kij->ij", nk, full) / nk.sum()
     diag = np.diagonal(full, axis1=1, axis2=2)
     return means, (diag if covariance_type == "diag" else diag.mean(axis=1))
+
+
+def max_precision_trace(fitted) -> float:
+    """max_k trace(precision_k) of a fitted mixture: how far regularisation may lower the
+    bound in one iteration (``reg_covar / 2`` times it)."""
+    p, ct = fitted.precisions_, fitted.covariance_type
+    traces = {"full": lambda: np.trace(p, axis1=1, axis2=2), "tied": lambda: np.trace(p),
+              "diag": lambda: p.sum(axis=1), "spherical": lambda: p * fitted.means_.shape[1]}[ct]()
+    return float(np.max(traces))

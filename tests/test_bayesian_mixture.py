@@ -21,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import BayesianGaussianMixture as SklearnBayesianGaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from _data import PROPERTY_SETTINGS
+from _data import PROPERTY_SETTINGS, max_precision_trace
 from fastem import BayesianGaussianMixture, kernels
 from fastem._sources.chunked import ChunkedSource
 from fastem.em import MonotonicityWarning
@@ -163,13 +163,6 @@ def test_sklearn_compatible_estimator(estimator, check):
 # ----------------------------------------------- the bound never decreases
 
 
-def _max_precision_trace(fitted) -> float:
-    p, ct = fitted.precisions_, fitted.covariance_type
-    traces = {"full": lambda: np.trace(p, axis1=1, axis2=2), "tied": lambda: np.trace(p),
-              "diag": lambda: p.sum(axis=1), "spherical": lambda: p * fitted.means_.shape[1]}[ct]()
-    return float(np.max(traces))
-
-
 @PROPERTY_SETTINGS
 @given(
     X=st.integers(1, 3).flatmap(lambda d: arrays(
@@ -195,7 +188,7 @@ def test_lower_bound_never_decreases(X, n_components, covariance_type, prior_typ
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("error", MonotonicityWarning)
         for _ in range(8):
-            slacks.append(len(X) * 0.5 * reg_covar * _max_precision_trace(bgm) if bounds else np.inf)
+            slacks.append(len(X) * 0.5 * reg_covar * max_precision_trace(bgm) if bounds else np.inf)
             bgm.fit(X)
             bounds.append(bgm.lower_bound_)
         copy.deepcopy(bgm).set_params(warm_start=False, max_iter=30).fit(X)  # and no MonotonicityWarning

@@ -24,6 +24,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _data import max_precision_trace
 from fastem import GaussianMixture, kernels
 from fastem.data import ArraySource
 from fastem.em import MonotonicityWarning
@@ -297,13 +298,6 @@ def test_data_source_and_memmap_inputs(tmp_path):
 # ------------------------------------------------------------ monotonicity
 
 
-def _max_precision_trace(fitted) -> float:
-    p, ct = fitted.precisions_, fitted.covariance_type
-    traces = {"full": lambda: np.trace(p, axis1=1, axis2=2), "tied": lambda: np.trace(p),
-              "diag": lambda: p.sum(axis=1), "spherical": lambda: p * fitted.means_.shape[1]}[ct]()
-    return float(np.max(traces))
-
-
 @PROPERTY_SETTINGS
 @given(
     X=st.integers(1, 3).flatmap(lambda d: arrays(
@@ -326,7 +320,7 @@ def test_lower_bound_never_decreases(X, n_components, covariance_type, init_para
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("error", MonotonicityWarning)
         for _ in range(8):
-            slacks.append(0.5 * gm.reg_covar * _max_precision_trace(gm) if bounds else np.inf)
+            slacks.append(0.5 * gm.reg_covar * max_precision_trace(gm) if bounds else np.inf)
             gm.fit(X)
             bounds.append(gm.lower_bound_)
         # and a plain fit raises no MonotonicityWarning
