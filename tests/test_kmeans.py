@@ -17,6 +17,7 @@ from _data import DTYPES, RTOL
 from fastem import kernels
 from fastem.cluster import kmeans, kmeans_plusplus
 from fastem.cluster import _seeding
+from fastem.cluster._kmeans import feature_moments
 from fastem.cluster._lloyd import _half_gaps
 
 BLOCK = 16
@@ -256,3 +257,12 @@ def test_kernels_reject_inconsistent_state():
                                       np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="centers must have shape"):
         kernels.kmeans_assign(X, np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_feature_moments_match_numpy_far_from_the_origin(dtype):
+    # one pass, shifted by a row: no cancellation at offset 1e6 with spread 0.1
+    X = (np.random.default_rng(0).normal(size=(150_000, 3)) * 0.1 + 1e6).astype(dtype)
+    mean, variances = feature_moments(X)
+    np.testing.assert_allclose(mean, X.astype(np.float64).mean(axis=0), rtol=0, atol=1e-9 * 0.1)
+    np.testing.assert_allclose(variances, X.astype(np.float64).var(axis=0), rtol=1e-9)
