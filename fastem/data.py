@@ -35,11 +35,13 @@ class ArraySource:
     """An (N, D) array in memory or memory-mapped, optionally with sample weights.
 
     X is validated once (finite, C-contiguous, float32 kept float32) and never copied
-    again; one kernel call per EM pass.
+    again; one kernel call per EM pass. ``finite_checked=True``: the caller has already
+    scanned X for non-finite values (an estimator's input validation), so it is not
+    scanned twice.
     """
 
-    def __init__(self, X, sample_weight=None, *, min_samples: int = 1):
-        self.X = check_X(X, min_samples=min_samples)
+    def __init__(self, X, sample_weight=None, *, min_samples: int = 1, finite_checked: bool = False):
+        self.X = check_X(X, min_samples=min_samples, finite=not finite_checked)
         self.n_samples, self.n_features = self.X.shape
         self.dtype = self.X.dtype
         self.sample_weight = check_sample_weight(sample_weight, self.n_samples)

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.sparse import issparse
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..data import as_source
+from ..data import ArraySource, as_source
 from ._dropin import DropInMixin, array_api_reason
 from ._validate import validate_training_data
 
@@ -34,7 +34,8 @@ class FastemMixture(DropInMixin):
         """The data source of the training data; sets ``n_features_in_`` (and
         ``feature_names_in_``); checks there are enough samples for n_components."""
         if in_memory(X):
-            source = as_source(validate_training_data(self, X), sample_weight)
+            # validated ndarrays (finite, as scikit-learn checks them): no second scan of X
+            source = ArraySource(validate_training_data(self, X), sample_weight, finite_checked=True)
         else:  # memmaps, out-of-core and dask arrays, chunk iterators, fastem data sources
             source = as_source(X, sample_weight, min_samples=2)
             self.n_features_in_ = source.n_features
