@@ -34,6 +34,14 @@ class KMeansStats(NamedTuple):
     inertia: float
     n_changed: int
 
+    @classmethod
+    def from_slots(cls, nk, n_members, sum_x, inertia: float, n_changed) -> KMeansStats:
+        """The statistics of a compiled pass from its per-slot buffers (one row per slot;
+        sum_x (S, K * D) or (S, K, D)), summed in slot order (numpy reduces axis 0 row by
+        row), so the result does not depend on the thread count."""
+        return cls(nk.sum(axis=0), n_members.sum(axis=0), sum_x.sum(axis=0).reshape(nk.shape[1], -1), inertia,
+                   int(n_changed.sum()))
+
 
 def _blocks(n_samples: int):
     return (slice(start, min(start + _BLOCK_ROWS, n_samples)) for start in range(0, n_samples, _BLOCK_ROWS))

@@ -26,7 +26,8 @@ from fastem import BayesianGaussianMixture, kernels
 from fastem._sources.chunked import ChunkedSource
 from fastem.em import MonotonicityWarning
 from fastem.suff_stats import COVARIANCE_TYPES
-from test_gaussian_mixture import DATASETS, INIT_PARAMS, REFERENCE, RTOL, _blobs, _quiet, assert_close
+from test_gaussian_mixture import (DATASETS, INIT_PARAMS, REFERENCE, RTOL, _blobs, _forbid_n_by_k_arrays, _quiet,
+                                   _spy_em_stats, assert_close)
 
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "weight_concentration_",
@@ -262,9 +263,7 @@ def test_sample_weight_is_repetition(covariance_type):
 def test_float32_stays_float32(monkeypatch, covariance_type):
     X = _blobs()
     X32 = X.astype(np.float32)
-    calls = []
-    em_stats = kernels.em_stats
-    monkeypatch.setattr(kernels, "em_stats", lambda X, *a, **k: calls.append(X) or em_stats(X, *a, **k))
+    calls = _spy_em_stats(monkeypatch)
     params = dict(n_components=3, covariance_type=covariance_type, random_state=0, tol=0, max_iter=5)
     fit32 = _quiet(BayesianGaussianMixture(**params), X32)
     assert calls and all(x.dtype == np.float32 and np.shares_memory(x, X32) for x in calls)
@@ -277,12 +276,7 @@ def test_float32_stays_float32(monkeypatch, covariance_type):
 
 @pytest.mark.parametrize("init_params", INIT_PARAMS)
 def test_fit_builds_no_n_by_k_array(monkeypatch, init_params):
-    def forbidden(*args, **kwargs):
-        raise AssertionError("fit must not compute (n_samples, n_components) log-probabilities")
-
-    monkeypatch.setattr(kernels, "e_step", forbidden)
-    monkeypatch.setattr(kernels, "gaussian_log_prob", forbidden)
-    monkeypatch.setattr("fastem.mixture._init.INIT_BLOCK_ROWS", 64)
+    _forbid_n_by_k_arrays(monkeypatch)
     X = _blobs()
     ours, theirs = _both(n_components=3, init_params=init_params, random_state=0)
     assert_same_fit(_quiet(ours, X), _quiet(theirs, X), rtol=1e-8)

@@ -235,6 +235,18 @@ def test_bad_sample_weight(sample_weight, match):
 # --------------------------------------------------- dtype and memory use
 
 
+def _forbid_n_by_k_arrays(monkeypatch) -> None:
+    """Make every kernel that returns (n_samples, n_components) log-probabilities fail,
+    and the initial statistics come in small blocks."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("fit must not compute (n_samples, n_components) log-probabilities")
+
+    monkeypatch.setattr(kernels, "e_step", forbidden)
+    monkeypatch.setattr(kernels, "gaussian_log_prob", forbidden)
+    monkeypatch.setattr("fastem.mixture._init.INIT_BLOCK_ROWS", 64)
+
+
 def _spy_em_stats(monkeypatch):
     calls = []
     em_stats = kernels.em_stats
@@ -266,13 +278,7 @@ def test_float32_stays_float32(monkeypatch, covariance_type):
 @pytest.mark.parametrize("init_params", INIT_PARAMS)
 def test_fit_builds_no_n_by_k_array(monkeypatch, init_params):
     """fit uses only the fused em_stats pass and blockwise initial statistics."""
-
-    def forbidden(*args, **kwargs):
-        raise AssertionError("fit must not compute (n_samples, n_components) log-probabilities")
-
-    monkeypatch.setattr(kernels, "e_step", forbidden)
-    monkeypatch.setattr(kernels, "gaussian_log_prob", forbidden)
-    monkeypatch.setattr("fastem.mixture._init.INIT_BLOCK_ROWS", 64)
+    _forbid_n_by_k_arrays(monkeypatch)
     X = _blobs()
     ours = _quiet(GaussianMixture(3, init_params=init_params, random_state=0, backend=REFERENCE), X)
     theirs = _quiet(SklearnGaussianMixture(3, init_params=init_params, random_state=0), X)

@@ -22,12 +22,6 @@ def _buffers(n_samples: int, n_features: int, n_components: int, block_size: int
             np.zeros((n_slots, n_components * n_features)), np.zeros(n_slots, dtype=np.int64))
 
 
-def _reduce(nk, members, sum_x, inertia: float, n_changed, n_features: int) -> KMeansStats:
-    # numpy sums axis 0 row by row: slot order
-    return KMeansStats(nk.sum(axis=0), members.sum(axis=0), sum_x.sum(axis=0).reshape(-1, n_features),
-                       inertia, int(n_changed.sum()))
-
-
 def _transposed(centers: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(centers.T, dtype=np.float64)
 
@@ -38,7 +32,7 @@ def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, 
     inertia = np.zeros(nk.shape[0])
     _kmeans.assign(X, x_mean, sample_weight, _transposed(centers), labels, nk, members, sum_x, inertia, n_changed,
                    _threads_for(n_threads, nk.shape[0]), block_size)
-    return _reduce(nk, members, sum_x, float(inertia.sum()), n_changed, X.shape[1])
+    return KMeansStats.from_slots(nk, members, sum_x, float(inertia.sum()), n_changed)
 
 
 def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, max_drift: float, margin: float,
@@ -48,7 +42,7 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, ma
     _kmeans.bounded_assign(X, x_mean, sample_weight, _transposed(centers), half_gap, drift, max_drift, margin, labels,
                            upper, lower, nk, members, sum_x, n_changed, _threads_for(n_threads, nk.shape[0]),
                            block_size)
-    return _reduce(nk, members, sum_x, float("nan"), n_changed, X.shape[1])
+    return KMeansStats.from_slots(nk, members, sum_x, float("nan"), n_changed)
 
 
 def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, new_closest=None, *, n_threads: int,

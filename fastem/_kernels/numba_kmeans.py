@@ -23,11 +23,6 @@ def _buffers(n_samples: int, n_features: int, n_components: int, block_size: int
             np.zeros((n_slots, n_components, n_features)), np.zeros(n_slots, dtype=np.int64))
 
 
-def _reduce(nk, members, sum_x, inertia: float, n_changed) -> KMeansStats:
-    # numpy sums axis 0 row by row: slot order
-    return KMeansStats(nk.sum(axis=0), members.sum(axis=0), sum_x.sum(axis=0), inertia, int(n_changed.sum()))
-
-
 def _inputs(X, x_mean, sample_weight, centers) -> tuple:
     """What every kernel takes first: ``X_bytes``, ``mean_bytes``, ``single``, read-only
     ``sample_weight`` (empty: all ones) and ``centers`` transposed to (D, K)."""
@@ -44,7 +39,7 @@ def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, 
     with _numba_threads(min(n_threads, nk.shape[0])):
         _kmeans.assign(*_inputs(X, x_mean, sample_weight, centers), labels, block_size, nk, members, sum_x, inertia,
                        n_changed)
-    return _reduce(nk, members, sum_x, float(inertia.sum()), n_changed)
+    return KMeansStats.from_slots(nk, members, sum_x, float(inertia.sum()), n_changed)
 
 
 def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, max_drift: float, margin: float,
@@ -55,7 +50,7 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, ma
         _kmeans.bounded_assign(*_inputs(X, x_mean, sample_weight, centers), *_readonly(half_gap, drift),
                                float(max_drift), margin, labels, upper, lower, block_size, nk, members, sum_x,
                                n_changed)
-    return _reduce(nk, members, sum_x, float("nan"), n_changed)
+    return KMeansStats.from_slots(nk, members, sum_x, float("nan"), n_changed)
 
 
 def kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates, new_closest=None, *, n_threads: int,
