@@ -183,13 +183,14 @@ def check_x_mean(x_mean, X: np.ndarray) -> np.ndarray:
     return x_mean
 
 
-def check_state(a, n_samples: int, dtype, name: str) -> np.ndarray:
-    """A per-row in/out array: exactly (N,) C-contiguous, writeable, of ``dtype`` (it is
-    updated in place, so it is never converted)."""
-    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != (n_samples,) \
+def check_state(a, shape: int | tuple, dtype, name: str) -> np.ndarray:
+    """An in/out array: exactly ``shape`` (an int: (N,)), C-contiguous, writeable, of
+    ``dtype`` (it is updated in place, so it is never converted)."""
+    shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    if not isinstance(a, np.ndarray) or a.dtype != dtype or a.shape != shape \
             or not a.flags.c_contiguous or not a.flags.writeable:
         got = f"{type(a).__name__} {getattr(a, 'dtype', '')} {getattr(a, 'shape', '')}"
-        raise ValueError(f"{name} must be a writeable C-contiguous ({n_samples},) {np.dtype(dtype)} array, got {got}")
+        raise ValueError(f"{name} must be a writeable C-contiguous {shape} {np.dtype(dtype)} array, got {got}")
     return a
 
 

@@ -308,11 +308,8 @@ def kmeans_plusplus_pots(X, closest_sq, candidates, sample_weight=None, new_clos
     """
     X, candidates, x_mean, sample_weight = _check_kmeans(X, candidates, x_mean, sample_weight, "candidates")
     closest_sq = v.check_state(closest_sq, X.shape[0], np.float64, "closest_sq")
-    shape = (candidates.shape[0], X.shape[0])
-    if new_closest is not None and not (isinstance(new_closest, np.ndarray) and new_closest.dtype == np.float64
-                                        and new_closest.shape == shape and new_closest.flags.c_contiguous
-                                        and new_closest.flags.writeable):
-        raise ValueError(f"new_closest must be None or a writeable C-contiguous {shape} float64 array")
+    if new_closest is not None:
+        new_closest = v.check_state(new_closest, (candidates.shape[0], X.shape[0]), np.float64, "new_closest")
     return get_kmeans_backend(backend).kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq, candidates,
                                                             new_closest, **_options(n_threads, block_size))
 
