@@ -35,13 +35,14 @@ def check_finite(a: np.ndarray, name: str) -> None:
         )
 
 
-def check_X(X, name: str = "X", min_samples: int = 1, finite: bool = True) -> np.ndarray:
+def check_X(X, name: str = "X", min_samples: int = 1, finite: bool = True, allow_nan: bool = False) -> np.ndarray:
     """X as a finite C-contiguous (N, D) float32/float64 array.
 
     float32 stays float32; other dtypes become float64. A copy is made only when X is
     not already C-contiguous float32/float64; read-only inputs (memmaps) are used as is.
     ``finite=False`` skips the finiteness scan: only for callers that check the kernel's
-    result instead (a non-finite value in X makes it non-finite).
+    result instead (a non-finite value in X makes it non-finite). ``allow_nan=True``
+    lets NaN through (missing values) and still rejects infinity.
     """
     X = np.asarray(X)
     if X.dtype.kind == "c":
@@ -59,9 +60,22 @@ def check_X(X, name: str = "X", min_samples: int = 1, finite: bool = True) -> np
         raise ValueError(f"{name} has {X.shape[0]} samples, at least {min_samples} required")
     if X.shape[1] < 1:
         raise ValueError(f"{name} has 0 features, at least 1 required")
-    if finite:
+    if finite and allow_nan:
+        check_no_inf(X, name)
+    elif finite:
         check_finite(X, name)
     return X
+
+
+def check_no_inf(a: np.ndarray, name: str) -> None:
+    """Raise a ValueError naming the first infinity in ``a`` (NaN, a missing value, is fine)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a)):  # the usual fast case; a NaN sum needs the full scan
+            return
+    bad = np.argwhere(np.isinf(a))
+    if len(bad):
+        raise ValueError(f"{name} contains infinity (first at index {tuple(int(i) for i in bad[0])}); "
+                         "NaN marks a missing value, infinity is not allowed")
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
@@ -201,3 +215,25 @@ def check_nonnegative(a, shape: tuple, name: str) -> np.ndarray:
     if not (a >= 0).all():  # also rejects NaN
         raise ValueError(f"{name} must be >= 0 (and not NaN)")
     return a
+
+
+def check_parameter_table(a, shape: tuple, name: str, allow_neg_inf: bool = False) -> np.ndarray:
+    """A C-contiguous float64 parameter array of exactly ``shape``: finite, or with
+    ``-inf`` entries where ``allow_neg_inf`` (log-probabilities of impossible values)."""
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if a.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {a.shape}")
+    bad = np.isnan(a) | (np.isposinf(a) if allow_neg_inf else np.isinf(a))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{name} must be {'NaN- and +inf-free' if allow_neg_inf else 'finite'}, "
+                         f"got {a[where]!r} at index {where}")
+    return a
+
+
+def check_n_categories(n_categories, n_features: int) -> np.ndarray:
+    """(D,) int64 numbers of categories, each >= 1."""
+    counts = np.asarray(n_categories)
+    if counts.shape != (n_features,) or counts.dtype.kind not in "iu" or (counts < 1).any():
+        raise ValueError(f"n_categories must be ({n_features},) integers >= 1, got {n_categories!r}")
+    return np.ascontiguousarray(counts, dtype=np.int64)

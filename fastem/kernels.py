@@ -225,19 +225,24 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
 # ``X - x_mean`` (formed in X's dtype; ``x_mean`` defaults to 0) and centres live there.
 
 
-def get_kmeans_backend(backend: str = "auto"):
-    """The k-means backend module for ``backend`` ("auto": the first that imports)."""
+def _get_module(backend: str, modules: dict):
+    """The module of ``backend`` in ``modules`` ("auto": the first that imports)."""
     if backend == "auto":
-        for name in _KMEANS_MODULES:
-            module = _load(name, _KMEANS_MODULES)
+        for name in modules:
+            module = _load(name, modules)
             if module is not None:
                 return module
-    if backend not in _KMEANS_MODULES:
-        raise ValueError(f"backend must be 'auto' or one of {list(_KMEANS_MODULES)}, got {backend!r}")
-    module = _load(backend, _KMEANS_MODULES)
+    if backend not in modules:
+        raise ValueError(f"backend must be 'auto' or one of {list(modules)}, got {backend!r}")
+    module = _load(backend, modules)
     if module is None:
         raise ImportError(f"fastem backend {backend!r} is not available: {_import_errors[backend]}")
     return module
+
+
+def get_kmeans_backend(backend: str = "auto"):
+    """The k-means backend module for ``backend`` ("auto": the first that imports)."""
+    return _get_module(backend, _KMEANS_MODULES)
 
 
 def _check_kmeans(X, centers, x_mean, sample_weight=None, centers_name="centers"):
@@ -323,3 +328,88 @@ def kmeans_update_closest(X, closest_sq, center, *, x_mean=None, backend: str = 
     closest_sq = v.check_state(closest_sq, X.shape[0], np.float64, "closest_sq")
     get_kmeans_backend(backend).kmeans_update_closest(X, x_mean, closest_sq, center[0],
                                                       **_options(n_threads, block_size))
+
+
+# ------------------------------------------------------- independent-feature families
+# Mixtures whose features are independent given the component (fastem.families):
+# Bernoulli and Poisson share the *linear* log-density ``x * coef + offset + log h(x)``,
+# latent class analysis the *categorical* one. X may hold NaN (missing: marginalised
+# out); an entry outside the distribution's values raises a ValueError naming its feature
+# (found by the kernel's own pass, so no separate scan of X).
+
+_DISCRETE_MODULES = {
+    "cython": "fastem._kernels.cython_discrete",
+    "numba": "fastem._kernels.numba_discrete",
+    "numpy": "fastem.reference_discrete",
+}
+LINEAR_DISTRIBUTIONS = ("bernoulli", "poisson")
+
+
+def get_discrete_backend(backend: str = "auto"):
+    """The independent-feature backend module for ``backend`` ("auto": the first that imports)."""
+    return _get_module(backend, _DISCRETE_MODULES)
+
+
+def _check_linear(X, coef, offset, distribution, weights=None):
+    if distribution not in LINEAR_DISTRIBUTIONS:
+        raise ValueError(f"distribution must be one of {LINEAR_DISTRIBUTIONS}, got {distribution!r}")
+    X = v.check_X(X, allow_nan=True)
+    coef = np.asarray(coef)
+    shape = (coef.shape[0] if coef.ndim == 2 else -1, X.shape[1])
+    coef = v.check_parameter_table(coef, shape, "coef")
+    offset = v.check_parameter_table(offset, shape, "offset")
+    if weights is not None:
+        weights = v.check_weights(weights, shape[0])
+    return X, coef, offset, weights
+
+
+def linear_log_prob(X, coef, offset, distribution: str, *, backend: str = "auto", n_threads: int | None = None,
+                    block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+    """(N, K) float64 ``log p(x_i | k) = sum_d o_id (x_id coef[k, d] + offset[k, d] + log h(x_id))``
+    over the observed features (``o_id``: x_id is not NaN); ``log h`` is 0 for "bernoulli",
+    ``-log(x!)`` for "poisson". X (N, D) float32/float64; coef, offset (K, D) finite."""
+    X, coef, offset, _ = _check_linear(X, coef, offset, distribution)
+    return get_discrete_backend(backend).linear_log_prob(X, coef, offset, distribution,
+                                                         **_options(n_threads, block_size))
+
+
+def linear_em_stats(X, weights, coef, offset, distribution: str, sample_weight=None, *, backend: str = "auto",
+                    n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE):
+    """One fused EM pass of a linear family (no (N, K) array): responsibilities under
+    (weights (K,), coef, offset) folded into :class:`fastem.families.stats.IndependentStats`."""
+    X, coef, offset, weights = _check_linear(X, coef, offset, distribution, weights)
+    sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
+    return get_discrete_backend(backend).linear_em_stats(X, weights, coef, offset, distribution, sample_weight,
+                                                         **_options(n_threads, block_size))
+
+
+def _check_categorical(X, log_probs, n_categories, weights=None):
+    X = v.check_X(X, allow_nan=True)
+    n_categories = v.check_n_categories(n_categories, X.shape[1])
+    log_probs = np.asarray(log_probs)
+    n_components = log_probs.shape[0] if log_probs.ndim == 3 else -1
+    log_probs = v.check_parameter_table(log_probs, (n_components, X.shape[1], int(n_categories.max())),
+                                        "log_probs", allow_neg_inf=True)
+    if weights is not None:
+        weights = v.check_weights(weights, n_components)
+    return X, log_probs, n_categories, weights
+
+
+def categorical_log_prob(X, log_probs, n_categories, *, backend: str = "auto", n_threads: int | None = None,
+                         block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
+    """(N, K) float64 ``log p(x_i | k) = sum_d o_id log_probs[k, d, x_id]``. X (N, D) float32/
+    float64 category codes (NaN missing); log_probs (K, D, max n_categories), entries past
+    a feature's ``n_categories[d]`` unused; n_categories (D,) ints >= 1."""
+    X, log_probs, n_categories, _ = _check_categorical(X, log_probs, n_categories)
+    return get_discrete_backend(backend).categorical_log_prob(X, log_probs, n_categories,
+                                                              **_options(n_threads, block_size))
+
+
+def categorical_em_stats(X, weights, log_probs, n_categories, sample_weight=None, *, backend: str = "auto",
+                         n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE):
+    """One fused EM pass of the categorical family (no (N, K) array), into
+    :class:`fastem.families.stats.CategoricalStats`."""
+    X, log_probs, n_categories, weights = _check_categorical(X, log_probs, n_categories, weights)
+    sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
+    return get_discrete_backend(backend).categorical_em_stats(X, weights, log_probs, n_categories, sample_weight,
+                                                              **_options(n_threads, block_size))

@@ -201,3 +201,82 @@ def max_precision_trace(fitted) -> float:
     traces = {"full": lambda: np.trace(p, axis1=1, axis2=2), "tied": lambda: np.trace(p),
               "diag": lambda: p.sum(axis=1), "spherical": lambda: p * fitted.means_.shape[1]}[ct]()
     return float(np.max(traces))
+
+
+# ------------------------------------------------- independent-feature families
+DISCRETE_DISTRIBUTIONS = ("bernoulli", "poisson", "categorical")
+#: missing-value patterns: none, scattered NaN, and scattered NaN plus all-missing rows
+MISSING_PATTERNS = ("none", "some", "rows")
+
+
+@dataclass(frozen=True)
+class DiscreteProblem:
+    """Data of an independent-feature mixture and parameters near it.
+
+    X (N, D) of ``dtype`` (NaN where missing); weights (K,); for "bernoulli"/"poisson"
+    ``coef``/``offset`` (K, D) of the linear log-density, for "categorical" ``log_probs``
+    (K, D, C) and ``n_categories`` (D,); sample_weight (N,) with zeros, or None.
+    """
+
+    distribution: str
+    X: np.ndarray
+    weights: np.ndarray
+    table: tuple  # (coef, offset) or (log_probs, n_categories)
+    sample_weight: np.ndarray | None
+
+    def log_prob(self, **options):
+        if self.distribution == "categorical":
+            return kernels.categorical_log_prob(self.X, *self.table, **options)
+        return kernels.linear_log_prob(self.X, *self.table, self.distribution, **options)
+
+    def em_stats(self, **options):
+        if self.distribution == "categorical":
+            return kernels.categorical_em_stats(self.X, self.weights, *self.table, self.sample_weight, **options)
+        return kernels.linear_em_stats(self.X, self.weights, *self.table, self.distribution, self.sample_weight,
+                                       **options)
+
+
+def make_discrete_problem(distribution: str, n_samples: int = 40, n_features: int = 5, n_components: int = 3, *,
+                          dtype=np.float64, weighted: bool = False, missing: str = "none",
+                          seed: int = 0) -> DiscreteProblem:
+    """Rows drawn from a random mixture of ``distribution`` (categorical: 2 to 4
+    categories per feature), with the ``missing`` pattern of :data:`MISSING_PATTERNS`."""
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.full(n_components, 5.0))
+    labels = rng.choice(n_components, n_samples, p=weights)
+    if distribution == "bernoulli":
+        probs = rng.uniform(0.1, 0.9, (n_components, n_features))
+        X = (rng.random((n_samples, n_features)) < probs[labels]).astype(dtype)
+        table = (np.log(probs) - np.log1p(-probs), np.log1p(-probs))
+    elif distribution == "poisson":
+        rates = rng.uniform(0.5, 8.0, (n_components, n_features))
+        X = rng.poisson(rates[labels]).astype(dtype)
+        table = (np.log(rates), -rates)
+    else:
+        n_categories = rng.integers(2, 5, n_features)
+        log_probs = np.full((n_components, n_features, n_categories.max()), -np.inf)
+        for d, c in enumerate(n_categories):
+            log_probs[:, d, :c] = np.log(rng.dirichlet(np.ones(c), n_components))
+        X = np.array([[rng.choice(c, p=np.exp(log_probs[k, d, :c])) for d, c in enumerate(n_categories)]
+                      for k in labels], dtype=dtype).reshape(n_samples, n_features)
+        table = (log_probs, n_categories)
+    if missing != "none":
+        X[rng.random(X.shape) < 0.2] = np.nan
+    if missing == "rows":
+        X[::7] = np.nan
+    sample_weight = rng.uniform(0, 2, n_samples) if weighted else None
+    if weighted:
+        sample_weight[::5] = 0.0
+    return DiscreteProblem(distribution, X, weights, table, sample_weight)
+
+
+def assert_discrete_stats_close(actual, expected, rtol: float) -> None:
+    """Two IndependentStats / CategoricalStats equal to ``rtol`` (relative to each field's size)."""
+    from dataclasses import fields
+
+    assert type(actual) is type(expected)
+    for f in fields(expected):
+        a, e = np.asarray(getattr(actual, f.name)), np.asarray(getattr(expected, f.name))
+        assert a.shape == e.shape, f.name
+        scale = max(1.0, float(np.max(np.abs(e), initial=0.0)))
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale, err_msg=f.name)
