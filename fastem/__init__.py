@@ -6,7 +6,8 @@ from .suff_stats import SuffStats
 __version__ = "0.1.0"
 
 __all__ = [
-    "BayesianGaussianMixture", "FallbackError", "GaussianMixture", "SuffStats", "available_backends", "config_context", "get_config",
+    "BayesianGaussianMixture", "BernoulliMixture", "CategoricalMixture", "FallbackError", "GaussianMixture",
+    "PoissonMixture", "SuffStats", "available_backends", "config_context", "get_config",
     "kernels", "patch_sklearn", "set_config", "sklearn_is_patched", "sklearn_patched", "unpatch_sklearn",
     "__version__",
 ]
@@ -15,6 +16,9 @@ __all__ = [
 _LAZY = {
     "BayesianGaussianMixture": "fastem.mixture",
     "GaussianMixture": "fastem.mixture",
+    "BernoulliMixture": "fastem.mixture",
+    "CategoricalMixture": "fastem.mixture",
+    "PoissonMixture": "fastem.mixture",
     "FallbackError": "fastem.mixture._dropin",
     "config_context": "fastem.mixture._dropin",
     "get_config": "fastem.mixture._dropin",

@@ -1,21 +1,32 @@
-"""Data sources: what the EM driver iterates over.
+"""Data sources: what the EM driver iterates over, for every model family.
 
-Every source reduces one EM pass to a single :class:`~fastem.suff_stats.SuffStats`
-(``em_stats``; ``check_parameters=False`` says the parameters came from fastem's own
-M-step, which lets a small in-memory pass skip their checks; sources of large data may
-check them anyway), yields its data chunk by chunk for predictions (``iter_chunks``), and
-draws a sample for initialisation (``sample``). The driver and the estimators never
-see chunks. ``as_source`` picks the source for an input.
+Every source reduces one EM pass with a *chunk function* supplied by the family
+(``map_reduce(chunk_fn)``: the ordered sum of ``chunk_fn(X_chunk, sample_weight_chunk)``
+over its validated chunks; the function is built once per pass from validated parameters,
+is picklable, and may offer ``with_threads(n)`` so that a scheduler running chunks in
+parallel can give each one thread), yields its data chunk by chunk for predictions
+(``iter_chunks``), and draws a sample for initialisation (``sample``). The driver and the
+estimators never see chunks. ``as_source`` picks the source for an input.
+
+Chunks are validated as :func:`fastem._validation.check_X` does: float32 kept, other
+numbers as float64, finite, or finite-or-NaN where the source is made with
+``allow_nan=True`` (families that marginalise missing values).
 """
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from . import kernels
+from ._sources._reservoir import Reservoir
 from ._validation import check_sample_weight, check_X
-from .suff_stats import SuffStats
+
+Stats = TypeVar("Stats")  # anything with ``+``: a family's mergeable statistics
+ChunkFunction = Callable[[np.ndarray, "np.ndarray | None"], Stats]
+
+
+#: a data source that is not an in-memory array is initialised on a sample of this many rows
+INIT_SAMPLE_ROWS = 100_000
 
 
 class DataSource(Protocol):
@@ -23,8 +34,7 @@ class DataSource(Protocol):
     n_features: int
     dtype: np.dtype
 
-    def em_stats(self, weights, means, precisions_cholesky, covariance_type: str, *, backend: str,
-                 n_threads: int | None, check_parameters: bool = True) -> SuffStats: ...
+    def map_reduce(self, chunk_fn: ChunkFunction) -> Stats: ...
 
     def iter_chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray | None]]: ...
 
@@ -34,22 +44,21 @@ class DataSource(Protocol):
 class ArraySource:
     """An (N, D) array in memory or memory-mapped, optionally with sample weights.
 
-    X is validated once (finite, C-contiguous, float32 kept float32) and never copied
-    again; one kernel call per EM pass. ``finite_checked=True``: the caller has already
-    scanned X for non-finite values (an estimator's input validation), so it is not
-    scanned twice.
+    X is validated once (finite, or finite-or-NaN with ``allow_nan``; C-contiguous,
+    float32 kept float32) and never copied again; one chunk function call (one kernel
+    call) per EM pass. ``finite_checked=True``: the caller has already scanned X for
+    non-finite values (an estimator's input validation), so it is not scanned twice.
     """
 
-    def __init__(self, X, sample_weight=None, *, min_samples: int = 1, finite_checked: bool = False):
-        self.X = check_X(X, min_samples=min_samples, finite=not finite_checked)
+    def __init__(self, X, sample_weight=None, *, min_samples: int = 1, finite_checked: bool = False,
+                 allow_nan: bool = False):
+        self.X = check_X(X, min_samples=min_samples, finite=not finite_checked, allow_nan=allow_nan)
         self.n_samples, self.n_features = self.X.shape
         self.dtype = self.X.dtype
         self.sample_weight = check_sample_weight(sample_weight, self.n_samples)
 
-    def em_stats(self, weights, means, precisions_cholesky, covariance_type, *, backend="auto", n_threads=None,
-                 check_parameters=True):
-        return kernels.em_stats(self.X, weights, means, precisions_cholesky, covariance_type, self.sample_weight,
-                                backend=backend, n_threads=n_threads, check_parameters=check_parameters)
+    def map_reduce(self, chunk_fn):
+        return chunk_fn(self.X, self.sample_weight)
 
     def iter_chunks(self):
         yield self.X, self.sample_weight
@@ -60,15 +69,34 @@ class ArraySource:
         return self.X[np.sort(random_state.choice(self.n_samples, n, replace=False))]
 
 
-def as_source(X, sample_weight=None, *, min_samples: int = 1) -> DataSource:
+def as_source(X, sample_weight=None, *, min_samples: int = 1, allow_nan: bool = False) -> DataSource:
     """The data source for ``X``: an existing source is returned as is; dask arrays, h5py
     datasets, zarr arrays, large memmaps, callables and iterators of chunks get a large-N
-    source (:func:`fastem._sources.large_source`); other arrays become an :class:`ArraySource`."""
-    if hasattr(X, "em_stats") and hasattr(X, "iter_chunks"):  # any DataSource
+    source (:func:`fastem._sources.large_source`); other arrays become an :class:`ArraySource`.
+    ``allow_nan``: NaN marks a missing value (families that marginalise them)."""
+    if hasattr(X, "map_reduce") and hasattr(X, "iter_chunks"):  # any DataSource
         if sample_weight is not None:
             raise ValueError("pass sample_weight to the data source itself, not alongside it")
         return X
     from ._sources import large_source
 
-    source = large_source(X, sample_weight, min_samples=min_samples)
-    return source if source is not None else ArraySource(X, sample_weight, min_samples=min_samples)
+    source = large_source(X, sample_weight, min_samples=min_samples, allow_nan=allow_nan)
+    if source is None:
+        source = ArraySource(X, sample_weight, min_samples=min_samples, allow_nan=allow_nan)
+    return source
+
+
+def initialisation_rows(source, random_state, init_size: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows (and weights) to initialise on: all of an in-memory array, or ``init_size``
+    of them drawn uniformly; a sample of ``init_size`` (default ``INIT_SAMPLE_ROWS``) rows
+    of any other source. An array draws the rows a chunked source of the same data draws."""
+    if not isinstance(source, ArraySource):
+        return np.ascontiguousarray(source.sample(init_size or INIT_SAMPLE_ROWS, random_state)), None
+    if init_size is None or init_size >= source.n_samples:
+        return source.X, source.sample_weight
+    reservoir = Reservoir(init_size, random_state)
+    for start in range(0, source.n_samples, INIT_SAMPLE_ROWS):  # keys in bounded pieces, not N at once
+        reservoir.offer(min(INIT_SAMPLE_ROWS, source.n_samples - start))
+    positions = reservoir.result()[0]
+    weights = None if source.sample_weight is None else source.sample_weight[positions]
+    return source.X[positions], weights

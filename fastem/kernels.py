@@ -350,6 +350,17 @@ def get_discrete_backend(backend: str = "auto"):
     return _get_module(backend, _DISCRETE_MODULES)
 
 
+def resolve_discrete_backend_name(backend: str, n_samples: int | None = None, n_features: int = 1,
+                                  n_components: int = 1) -> str:
+    """The concrete backend name ``backend`` stands for; with the problem's size, "auto"
+    takes the reference for tiny passes (``AUTO_REFERENCE_BELOW`` sample x feature x
+    component products), else the first compiled backend that imports."""
+    if backend == "auto" and n_samples is not None and n_samples * n_features * n_components < AUTO_REFERENCE_BELOW:
+        return "numpy"
+    module = get_discrete_backend(backend)
+    return next(name for name, path in _DISCRETE_MODULES.items() if path == module.__name__)
+
+
 def _check_linear(X, coef, offset, distribution, weights=None):
     if distribution not in LINEAR_DISTRIBUTIONS:
         raise ValueError(f"distribution must be one of {LINEAR_DISTRIBUTIONS}, got {distribution!r}")

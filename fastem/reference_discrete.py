@@ -19,6 +19,7 @@ Two log-densities cover the three families:
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse import csr_matrix
 from scipy.special import gammaln
 
 from .families._domain import check_values
@@ -42,13 +43,24 @@ def linear_log_prob(X, coef, offset, distribution: str, *, n_threads=None, block
     return log_prob
 
 
+def _one_hot(X, n_categories):
+    """(N, D * C) sparse CSR indicator of each observed entry's (feature, category) cell,
+    column ``d * C + x_d`` (C the largest number of categories), and (N,) bool: rows with
+    an observed entry. Sparse: the dense (N, D, C) array would be C times X's size."""
+    x, observed = _observed(X, "categorical", n_categories)
+    n_samples, n_features = X.shape
+    n_cells = int(np.max(n_categories))
+    rows, features = np.nonzero(observed)
+    columns = features * n_cells + x[rows, features].astype(np.intp)
+    one_hot = csr_matrix((np.ones(rows.shape[0]), (rows, columns)), shape=(n_samples, n_features * n_cells))
+    return one_hot, observed.any(axis=1)
+
+
 def categorical_log_prob(X, log_probs, n_categories, *, n_threads=None, block_size=None) -> np.ndarray:
     """(N, K) float64 ``log p(x_i | k)``; log_probs (K, D, C) float64, n_categories (D,)."""
-    x, observed = _observed(X, "categorical", n_categories)
-    codes = x.astype(np.intp)  # 0 where missing, masked below
-    gathered = log_probs[:, np.arange(X.shape[1])[None, :], codes]  # (K, N, D): log_probs[k, d, x_id]
-    # where, not a product: a category of probability 0 has log -inf, and -inf * 0 is NaN
-    return np.where(observed[None] > 0, gathered, 0.0).sum(axis=2).T
+    one_hot, _ = _one_hot(X, n_categories)
+    # only stored (observed) cells are multiplied, so a log-probability of -inf never meets a 0
+    return np.asarray(one_hot @ log_probs.reshape(log_probs.shape[0], -1).T)
 
 
 def _responsibilities(log_prob: np.ndarray, weights: np.ndarray, has_observed: np.ndarray, sample_weight):
@@ -84,30 +96,24 @@ def linear_em_stats(X, weights, coef, offset, distribution: str, sample_weight=N
     return IndependentStats(wr.sum(axis=0), wr.T @ x, wr.T @ observed, loglik, float(w.sum()))
 
 
-def _one_hot(X, n_categories) -> np.ndarray:
-    """(N, D, C) float64 indicator of each observed entry's category."""
-    x, observed = _observed(X, "categorical", n_categories)
-    one_hot = np.zeros((*X.shape, int(np.max(n_categories))))
-    rows, features = np.nonzero(observed)
-    one_hot[rows, features, x[rows, features].astype(np.intp)] = 1.0
-    return one_hot
-
-
 def categorical_suff_stats(X, resp, n_categories, sample_weight=None, *, n_threads=None,
                            block_size=None) -> CategoricalStats:
     """Statistics of given responsibilities ``resp`` (N, K) (an initialisation); loglik 0.0."""
-    one_hot = _one_hot(X, n_categories)
+    one_hot, has_observed = _one_hot(X, n_categories)
     w = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    w = np.where(one_hot.any(axis=(1, 2)), w, 0.0)
-    wr = resp * w[:, None]
-    return CategoricalStats(wr.sum(axis=0), np.einsum("nk,ndc->kdc", wr, one_hot), 0.0, float(w.sum()))
+    w = np.where(has_observed, w, 0.0)
+    return _categorical_stats(one_hot, resp * w[:, None], 0.0, w, X.shape[1])
 
 
 def categorical_em_stats(X, weights, log_probs, n_categories, sample_weight=None, *, n_threads=None,
                          block_size=None) -> CategoricalStats:
     """One fused EM pass of the categorical family (see :func:`linear_em_stats`)."""
-    one_hot = _one_hot(X, n_categories)
-    log_prob = categorical_log_prob(X, log_probs, n_categories)
-    resp, w, loglik = _responsibilities(log_prob, weights, one_hot.any(axis=(1, 2)), sample_weight)
-    wr = resp * w[:, None]
-    return CategoricalStats(wr.sum(axis=0), np.einsum("nk,ndc->kdc", wr, one_hot), loglik, float(w.sum()))
+    one_hot, has_observed = _one_hot(X, n_categories)
+    log_prob = np.asarray(one_hot @ log_probs.reshape(log_probs.shape[0], -1).T)
+    resp, w, loglik = _responsibilities(log_prob, weights, has_observed, sample_weight)
+    return _categorical_stats(one_hot, resp * w[:, None], loglik, w, X.shape[1])
+
+
+def _categorical_stats(one_hot, wr: np.ndarray, loglik: float, w: np.ndarray, n_features: int) -> CategoricalStats:
+    counts = np.asarray(one_hot.T @ wr).T.reshape(wr.shape[1], n_features, -1)
+    return CategoricalStats(wr.sum(axis=0), counts, loglik, float(w.sum()))

@@ -90,8 +90,38 @@ class SuffStats:
             self.n + other.n,
         )
 
+    def scaled(self, factor: float) -> SuffStats:
+        """Every additive field (``nk``, ``sum_x``, ``sum_xx``, ``loglik``, ``n``) times ``factor``."""
+        return SuffStats(self.covariance_type, self.nk * factor, self.sum_x * factor, self.sum_xx * factor,
+                         self.shift, self.loglik * factor, self.n * factor)
+
     def __radd__(self, other):
         # lets the builtin ``sum`` start from 0
         if isinstance(other, int) and other == 0:
             return self
         return NotImplemented
+
+
+def recentre(stats: SuffStats, shift) -> SuffStats:
+    """The same statistics taken around ``shift`` ((K, D); (D,) for tied) instead of
+    ``stats.shift``: exact algebra on K x D x D arrays (``x - c' = (x - c) + delta``)."""
+    shift = np.array(shift, dtype=np.float64)
+    if shift.shape != stats.shift.shape:
+        raise ValueError(f"shift must have shape {stats.shift.shape}, got {shift.shape}")
+    delta = stats.shift - shift
+    nk, sum_x, sum_xx = stats.nk, stats.sum_x, stats.sum_xx
+    new_sum_x = sum_x + nk[:, None] * delta
+    ct = stats.covariance_type
+    if ct == "full":
+        cross = sum_x[:, :, None] * delta[:, None, :]
+        new_sum_xx = sum_xx + cross + cross.transpose(0, 2, 1) + nk[:, None, None] * delta[:, :, None] * delta[:, None, :]
+    elif ct == "tied":
+        # sum_xx is over all samples: sum_i w_i (x_i - c)(x_i - c)^T, with sum_i w_i (x_i - c)
+        # = sum_k sum_x[k] (responsibilities sum to one) and sum_i w_i = sum_k nk
+        cross = np.outer(sum_x.sum(axis=0), delta)
+        new_sum_xx = sum_xx + cross + cross.T + nk.sum() * np.outer(delta, delta)
+    elif ct == "diag":
+        new_sum_xx = sum_xx + 2 * delta * sum_x + nk[:, None] * delta**2
+    else:
+        new_sum_xx = sum_xx + 2 * np.einsum("kd,kd->k", delta, sum_x) + nk * np.einsum("kd,kd->k", delta, delta)
+    return SuffStats(ct, nk.copy(), new_sum_x, new_sum_xx, shift, stats.loglik, stats.n)

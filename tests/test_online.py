@@ -8,9 +8,12 @@ import pytest
 
 from _data import assert_close, assert_stats_close, make_problem
 from fastem import reference
+from fastem.families.gaussian import em_stats
 from fastem.data import ArraySource
 from fastem.gaussian import m_step, precisions_cholesky_from_covariances
-from fastem.online import StepwiseEM, recentre, scale, stats_from_params, step_size
+from fastem.families.gaussian import StepwiseEM, stats_from_params
+from fastem.online import step_size
+from fastem.suff_stats import recentre
 from fastem.suff_stats import COVARIANCE_TYPES
 
 
@@ -99,7 +102,7 @@ def _mixture_data(rng, n_samples=6000, n_components=3, n_features=3):
 
 
 def _mean_loglik(X, weights, means, covariances, covariance_type):
-    stats = ArraySource(X).em_stats(weights, means, precisions_cholesky_from_covariances(covariances, covariance_type),
+    stats = em_stats(ArraySource(X), weights, means, precisions_cholesky_from_covariances(covariances, covariance_type),
                                     covariance_type)
     return stats.loglik / stats.n
 
@@ -115,7 +118,7 @@ def test_one_pass_reaches_batch_em(covariance_type):
     weights, means, covariances = start
     previous = -np.inf
     for _ in range(500):  # batch EM to convergence
-        stats = source.em_stats(weights, means, precisions_cholesky_from_covariances(covariances, covariance_type),
+        stats = em_stats(source, weights, means, precisions_cholesky_from_covariances(covariances, covariance_type),
                                 covariance_type)
         weights, means, covariances = m_step(stats, 1e-6)
         if stats.loglik / stats.n - previous < 1e-10:

@@ -12,6 +12,7 @@ import pytest
 
 from _data import RTOL, assert_stats_close, make_problem
 from fastem import kernels
+from fastem.families.gaussian import em_stats
 from fastem._sources import ChunkedSource, large_source
 from fastem._sources._reservoir import Reservoir
 from fastem.data import ArraySource, as_source
@@ -31,7 +32,7 @@ def _problem(covariance_type="full", dtype=np.float64, weighted=True, n_samples=
 
 
 def _expected(p, backend="auto"):
-    return ArraySource(p.X, p.sample_weight).em_stats(*p.params, backend=backend)
+    return em_stats(ArraySource(p.X, p.sample_weight), *p.params, backend=backend)
 
 
 def _ragged(X, w, cuts):
@@ -48,7 +49,7 @@ def test_storage_matches_in_memory_for_any_chunking(backend, covariance_type, dt
     for chunk_size in CHUNK_SIZES:
         source = ChunkedSource(p.X, p.sample_weight, chunk_size=chunk_size)
         assert (source.n_samples, source.n_features, source.dtype) == (N, 3, np.dtype(dtype))
-        assert_stats_close(source.em_stats(*p.params, backend=backend), expected, CHUNK_RTOL[np.dtype(dtype)])
+        assert_stats_close(em_stats(source, *p.params, backend=backend), expected, CHUNK_RTOL[np.dtype(dtype)])
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -56,11 +57,11 @@ def test_chunked_matches_reference_oracle(covariance_type):
     p = _problem(covariance_type)
     source = ChunkedSource(p.X, p.sample_weight, chunk_size=100)
     oracle = kernels.em_stats(p.X, *p.params, p.sample_weight, backend="numpy")
-    assert_stats_close(source.em_stats(*p.params), oracle, RTOL[p.X.dtype])
+    assert_stats_close(em_stats(source, *p.params), oracle, RTOL[p.X.dtype])
     small = _problem(covariance_type, n_samples=30)
     for chunk_size in (1, 7):  # tiny chunks, reference kernels: the sums only reorder
         source = ChunkedSource(small.X, small.sample_weight, chunk_size=chunk_size)
-        assert_stats_close(source.em_stats(*small.params, backend="numpy"), _expected(small, "numpy"), 1e-12)
+        assert_stats_close(em_stats(source, *small.params, backend="numpy"), _expected(small, "numpy"), 1e-12)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -69,16 +70,16 @@ def test_callable_of_ragged_weighted_chunks(covariance_type):
     chunks = _ragged(p.X, p.sample_weight, [0, 3, 3, 600, 601, N])  # empty first and last chunks
     source = ChunkedSource(lambda: iter(chunks))
     for _ in range(2):  # a callable is re-invoked for every pass
-        assert_stats_close(source.em_stats(*p.params), _expected(p), 1e-12)
+        assert_stats_close(em_stats(source, *p.params), _expected(p), 1e-12)
     assert (source.n_samples, source.n_features, source.dtype) == (N, 3, np.float64)
 
 
 def test_list_of_chunks_and_sample_weight_scalar():
     p = _problem(weighted=False)
     source = ChunkedSource(_ragged(p.X, None, [100, 250]))
-    assert_stats_close(source.em_stats(*p.params), _expected(p), 1e-12)
-    doubled = ChunkedSource(p.X, 2.0, chunk_size=100).em_stats(*p.params)
-    single = ArraySource(p.X).em_stats(*p.params)
+    assert_stats_close(em_stats(source, *p.params), _expected(p), 1e-12)
+    doubled = em_stats(ChunkedSource(p.X, 2.0, chunk_size=100), *p.params)
+    single = em_stats(ArraySource(p.X), *p.params)
     assert doubled.n == 2 * single.n
     np.testing.assert_allclose(doubled.sum_xx, 2 * single.sum_xx, rtol=1e-12)
 
@@ -90,10 +91,10 @@ def test_one_shot_iterator_passes_once_then_raises():
     assert (source.n_features, source.dtype) == (3, np.float64)  # read ahead, not lost
     with pytest.raises(ValueError, match="one-shot iterator"):
         source.n_samples
-    assert_stats_close(source.em_stats(*p.params), _expected(p), 1e-12)
+    assert_stats_close(em_stats(source, *p.params), _expected(p), 1e-12)
     assert source.n_samples == N
     with pytest.raises(ValueError, match="one-shot iterator.*callable"):
-        source.em_stats(*p.params)
+        em_stats(source, *p.params)
 
 
 def test_counting_pass_for_n_samples_of_a_callable():
@@ -118,7 +119,7 @@ def test_columnar_batches_are_stacked():
 
     p = _problem(weighted=False)
     source = ChunkedSource(lambda: (Batch(c) for c in np.array_split(p.X, 3)))
-    assert_stats_close(source.em_stats(*p.params), _expected(p), 1e-12)
+    assert_stats_close(em_stats(source, *p.params), _expected(p), 1e-12)
 
 
 def test_memmap_dispatch_and_parity(tmp_path, monkeypatch):
@@ -129,7 +130,7 @@ def test_memmap_dispatch_and_parity(tmp_path, monkeypatch):
     monkeypatch.setattr("fastem._sources.MEMMAP_CHUNK_BYTES", 1000)
     source = as_source(X, p.sample_weight)
     assert isinstance(source, ChunkedSource) and source.dtype == np.float32
-    assert_stats_close(source.em_stats(*p.params), _expected(p), CHUNK_RTOL[np.dtype(np.float32)])
+    assert_stats_close(em_stats(source, *p.params), _expected(p), CHUNK_RTOL[np.dtype(np.float32)])
 
 
 def test_h5py_dataset_chunked_along_its_own_chunks(tmp_path):
@@ -141,9 +142,9 @@ def test_h5py_dataset_chunked_along_its_own_chunks(tmp_path):
     with h5py.File(tmp_path / "X.h5", "r") as f:
         source = as_source(f["X"], f["w"])
         assert isinstance(source, ChunkedSource) and source.chunk_size % 100 == 0
-        assert_stats_close(source.em_stats(*p.params), _expected(p), 1e-12)
+        assert_stats_close(em_stats(source, *p.params), _expected(p), 1e-12)
         small = ChunkedSource(f["X"], f["w"], chunk_size=150)
-        assert_stats_close(small.em_stats(*p.params), _expected(p), 1e-12)
+        assert_stats_close(em_stats(small, *p.params), _expected(p), 1e-12)
         np.testing.assert_array_equal(small.sample(20, 0), ChunkedSource(p.X).sample(20, 0))
 
 
@@ -154,7 +155,7 @@ def test_zarr_array(tmp_path):
     z[:] = p.X
     source = as_source(zarr.open_array(str(tmp_path / "X.zarr"), mode="r"))
     assert isinstance(source, ChunkedSource) and source.chunk_size % 128 == 0
-    assert_stats_close(source.em_stats(*p.params), _expected(p), CHUNK_RTOL[np.dtype(np.float32)])
+    assert_stats_close(em_stats(source, *p.params), _expected(p), CHUNK_RTOL[np.dtype(np.float32)])
     np.testing.assert_array_equal(np.concatenate([c for c, _ in source.iter_chunks()]), p.X)
 
 
@@ -209,7 +210,7 @@ def test_memory_is_bounded_by_the_chunk(tmp_path):
     source = ChunkedSource(X, chunk_size=2048)
     tracemalloc.start()
     try:
-        source.em_stats(*p.params, backend="numpy")
+        em_stats(source, *p.params, backend="numpy")
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -229,7 +230,7 @@ def test_memory_is_bounded_by_the_chunk(tmp_path):
 def test_bad_chunks_raise_clear_errors(make, match):
     p = _problem()
     with pytest.raises(ValueError, match=match):
-        ChunkedSource(make(p.X)).em_stats(*p.params)
+        em_stats(ChunkedSource(make(p.X)), *p.params)
 
 
 def test_bad_sources_raise_clear_errors():
@@ -249,9 +250,9 @@ def test_bad_sources_raise_clear_errors():
     with pytest.raises(ValueError, match="at least 2 required"):
         ChunkedSource(X[:1], min_samples=2)
     with pytest.raises(ValueError, match="at least 2 required"):
-        ChunkedSource(lambda: [X[:1]], min_samples=2).em_stats(*_problem().params)
+        em_stats(ChunkedSource(lambda: [X[:1]], min_samples=2), *_problem().params)
     with pytest.raises(ValueError, match="callable must return an iterable"):
-        ChunkedSource(lambda: 5).em_stats(*_problem().params)
+        em_stats(ChunkedSource(lambda: 5), *_problem().params)
     with pytest.raises(ValueError, match="sample size"):
         ChunkedSource(X).sample(0, 0)
 

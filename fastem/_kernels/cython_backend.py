@@ -14,8 +14,7 @@ import numpy as np
 
 from .._threads import blas_single_threaded
 from ..gaussian import log_det_cholesky
-from ..online import recentre
-from ..suff_stats import SuffStats
+from ..suff_stats import SuffStats, recentre
 from ._isa import import_kernels
 
 _gaussian, ISA = import_kernels("_gaussian")

@@ -31,7 +31,7 @@ def is_dask_array(X) -> bool:
     return _is_instance(X, "dask.array", "Array")
 
 
-def large_source(X, sample_weight=None, *, min_samples: int = 1):
+def large_source(X, sample_weight=None, *, min_samples: int = 1, allow_nan: bool = False):
     """A :class:`DaskSource` or :class:`ChunkedSource` when ``X`` calls for one, else None.
 
     Dask arrays -> DaskSource; h5py datasets, zarr arrays, memmaps over
@@ -40,7 +40,7 @@ def large_source(X, sample_weight=None, *, min_samples: int = 1):
     if is_dask_array(X):
         from .dask import DaskSource
 
-        return DaskSource(X, sample_weight, min_samples=min_samples)
+        return DaskSource(X, sample_weight, min_samples=min_samples, allow_nan=allow_nan)
     if (
         _is_instance(X, "h5py", "Dataset")
         or _is_instance(X, "zarr", "Array")
@@ -48,7 +48,7 @@ def large_source(X, sample_weight=None, *, min_samples: int = 1):
         or (callable(X) and not isinstance(X, type))
         or isinstance(X, collections.abc.Iterator)
     ):
-        return ChunkedSource(X, sample_weight, min_samples=min_samples)
+        return ChunkedSource(X, sample_weight, min_samples=min_samples, allow_nan=allow_nan)
     return None
 
 

@@ -12,8 +12,7 @@ import numpy as np
 
 from .. import kernels
 from .._validation import check_X
-from ..suff_stats import SuffStats
-from ._pass import EMPass, add_all, check_chunk
+from ._chunks import add_all, check_chunk
 from ._reservoir import Reservoir
 
 #: Bytes of X per chunk when the storage does not dictate a chunking (a memmap).
@@ -61,20 +60,23 @@ class ChunkedSource:
     - a one-shot iterator (a generator): passed over once only, a second pass raises
       ``ValueError`` (so it suits one pass of :mod:`fastem.online`, not batch EM).
 
-    Every chunk is validated as it is read (finite, 2-d, the same ``n_features`` and dtype
-    as the first chunk; float32 stays float32, other numbers become float64). Weights of
+    Every chunk is validated as it is read (finite, or finite-or-NaN with ``allow_nan``;
+    2-d, the same ``n_features`` and dtype as the first chunk; float32 stays float32, other
+    numbers become float64). Weights of
     iterables come with their chunks, so ``sample_weight`` must be None for them.
 
     ``n_features`` and ``dtype`` are known at once (iterables: read from the first chunk).
     ``n_samples`` is known at once for storage; for iterables it is counted by the first full
-    pass (``em_stats``, ``sample`` or ``iter_chunks``); reading it earlier runs a counting
+    pass (``map_reduce``, ``sample`` or ``iter_chunks``); reading it earlier runs a counting
     pass (callables, re-iterables), or raises ``ValueError`` (one-shot iterators).
     """
 
-    def __init__(self, data, sample_weight=None, *, chunk_size: int | None = None, min_samples: int = 1):
+    def __init__(self, data, sample_weight=None, *, chunk_size: int | None = None, min_samples: int = 1,
+                 allow_nan: bool = False):
         if chunk_size is not None and (not isinstance(chunk_size, numbers.Integral) or chunk_size < 1):
             raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
         self.min_samples = min_samples
+        self.allow_nan = allow_nan
         self._n_samples = self._n_features = self._dtype = None
         self._pending = []  # chunks read ahead from a one-shot iterator
         self._passes = 0
@@ -154,7 +156,8 @@ class ChunkedSource:
                 raise ValueError("the one-shot iterator is exhausted; its n_features was never seen")
             for raw in self.data:
                 self._pending.append(raw)
-                X, _ = check_chunk(*self._split(raw), index=len(self._pending) - 1, n_features=None, dtype=None)
+                X, _ = check_chunk(*self._split(raw), index=len(self._pending) - 1, n_features=None, dtype=None,
+                                   allow_nan=self.allow_nan)
                 if len(X):
                     self._n_features, self._dtype = X.shape[1], X.dtype
                     return
@@ -203,7 +206,8 @@ class ChunkedSource:
         """One pass: validated non-empty chunks; a complete pass records ``n_samples``."""
         n_samples = 0
         for index, (X, w) in enumerate(self._raw_chunks()):
-            X, w = check_chunk(X, w, index=index, n_features=self._n_features, dtype=self._dtype)
+            X, w = check_chunk(X, w, index=index, n_features=self._n_features, dtype=self._dtype,
+                               allow_nan=self.allow_nan)
             if not len(X):
                 continue
             if self._n_features is None:
@@ -220,13 +224,9 @@ class ChunkedSource:
         """Validated ``(X_chunk, sample_weight_chunk or None)`` pairs, one pass."""
         return self._validated_chunks()
 
-    def em_stats(self, weights, means, precisions_cholesky, covariance_type: str, *, backend: str = "auto",
-                 n_threads: int | None = None, check_parameters: bool = True) -> SuffStats:
-        """Sum of the chunks' :func:`fastem.kernels.em_stats`, all around one shift (the
-        default shift of the parameters), so the result does not depend on the chunking."""
-        em_pass = EMPass.prepare(weights, means, precisions_cholesky, covariance_type, self.n_features,
-                                 backend=backend, n_threads=n_threads)
-        return add_all(em_pass(X, w) for X, w in self._validated_chunks())
+    def map_reduce(self, chunk_fn):
+        """``chunk_fn(X, w)`` of every validated chunk, added up in order (one pass)."""
+        return add_all(chunk_fn(X, w) for X, w in self._validated_chunks())
 
     def sample(self, n: int, random_state) -> np.ndarray:
         """``n`` distinct rows drawn uniformly in one pass (all rows when there are at most
@@ -247,7 +247,7 @@ class ChunkedSource:
         else:
             rows = [self._read_rows(positions, start) for start in range(0, self._n_samples, self.chunk_size)]
             rows = np.concatenate([r for r in rows if r is not None])
-        return check_X(rows, name="the sample of X")
+        return check_X(rows, name="the sample of X", allow_nan=self.allow_nan)
 
     def _read_rows(self, positions: np.ndarray, start: int) -> np.ndarray | None:
         """Rows at sorted ``positions`` that fall in the chunk starting at ``start``."""

@@ -15,11 +15,11 @@ from ..progress import as_callback
 from .._threads import blas_single_threaded
 from .._validation import check_n_threads
 from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture
-from ._bayesian_family import VariationalGaussianFamily, data_moments
 from ._dropin import ModuleFunctions, accelerated
-from ._family import GaussianFamily
-from ._init import GaussianInit
-from ._variational import VariationalParams, VariationalPriors, expected_log_weights, log_density_offsets
+from ..families.gaussian import GaussianFamily, GaussianInit
+from ..families.gaussian._bayesian import VariationalGaussianFamily, data_moments
+from ..families.gaussian._variational import (VariationalParams, VariationalPriors, expected_log_weights,
+                                             log_density_offsets)
 
 
 class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGaussianMixture):

@@ -1,26 +1,23 @@
 """``fastem.GaussianMixture``: scikit-learn's ``GaussianMixture`` on fastem's kernels."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from sklearn.base import _fit_context
 from sklearn.mixture import _gaussian_mixture as sklearn_gaussian_mixture
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .. import kernels
 from ..data import as_source
 from ..em import run_em
-from ..online import StepwiseEM
 from ..progress import as_callback
 from .._threads import blas_single_threaded
-from .._validation import check_n_threads, check_sample_weight
+from .._validation import check_n_threads
 from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture
 from ._base import in_memory as _in_memory
 from ._dropin import ModuleFunctions, accelerated
-from ._family import GaussianFamily, GaussianParams
-from ._init import GaussianInit
+from ._predict import MixturePredictions
+from ..families.gaussian import GaussianFamily, GaussianInit, GaussianParams, StepwiseEM
 from ._validate import FastValidation
 
 
@@ -208,68 +205,16 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         together (float32 only when both are); fastem computes them in float64."""
         return np.result_type(np.asarray(X).dtype if _in_memory(X) else np.float64, self.means_.dtype, np.float32)
 
-    def _chunks_weighted_log_prob(self, X):
-        """Yield ``(weighted log-probs (n, K) float64, sample_weight or None)`` for X in
-        one piece (arrays) or chunk by chunk (memmaps, h5py/zarr, dask, chunk iterators)."""
-        check_is_fitted(self)
-        if _in_memory(X):
-            yield self._weighted_log_prob(validate_data(self, X, reset=False)), None
-            return
-        source = as_source(X)
-        if source.n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {source.n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        for chunk, chunk_weight in source.iter_chunks():
-            yield self._weighted_log_prob(chunk), chunk_weight
+    def _validate_predict_data(self, X) -> np.ndarray:
+        return validate_data(self, X, reset=False)
 
-    @accelerated
-    def score_samples(self, X) -> np.ndarray:
-        """(n_samples,) float64 log-likelihood of each sample."""
-        return self._score_samples(X)
-
-    def _score_samples(self, X) -> np.ndarray:
-        return np.concatenate([kernels.logsumexp(weighted, axis=1) for weighted, _ in self._chunks_weighted_log_prob(X)]
-                              ).astype(self._output_dtype(X), copy=False)
-
-    @accelerated
-    def score(self, X, y=None, sample_weight=None) -> float:
-        """Average log-likelihood per sample (weighted by ``sample_weight``, or by the
-        weights a data source carries), computed chunk by chunk for out-of-core X."""
-        if sample_weight is not None or _in_memory(X):
-            # the mean of score_samples, to the bit as scikit-learn's
-            log_prob = self._score_samples(X)
-            weights = None if sample_weight is None else check_sample_weight(sample_weight, log_prob.shape[0])
-            return float(np.average(log_prob, weights=weights))
-        total = weight = 0.0
-        for weighted, chunk_weight in self._chunks_weighted_log_prob(X):
-            log_prob = kernels.logsumexp(weighted, axis=1)
-            if chunk_weight is None:
-                total, weight = total + log_prob.sum(), weight + log_prob.shape[0]
-            else:
-                total, weight = total + chunk_weight @ log_prob, weight + chunk_weight.sum()
-        return float(total / weight)
-
-    def iter_predict(self, X):
-        """Stream the component labels of X chunk by chunk (int64 arrays), for data that
-        do not fit in memory; ``np.concatenate(list(...)) == predict(X)``."""
-        for weighted, _ in self._chunks_weighted_log_prob(X):
-            yield weighted.argmax(axis=1)
-
-    @accelerated
-    def predict(self, X) -> np.ndarray:
-        """(n_samples,) most probable component of each sample."""
-        return np.concatenate(list(self.iter_predict(X)))
-
-    @accelerated
-    def predict_proba(self, X) -> np.ndarray:
-        """(n_samples, n_components) float64 posterior probability of each component."""
-        out = []
-        for weighted, _ in self._chunks_weighted_log_prob(X):
-            weighted -= kernels.logsumexp(weighted, axis=1)[:, np.newaxis]
-            out.append(np.exp(weighted))
-        return np.concatenate(out).astype(self._output_dtype(X), copy=False)
+    score_samples = accelerated(MixturePredictions.score_samples)
+    _score_samples = MixturePredictions._score_samples
+    _chunks_weighted_log_prob = MixturePredictions._chunks_weighted_log_prob
+    score = accelerated(MixturePredictions.score)
+    iter_predict = MixturePredictions.iter_predict
+    predict = accelerated(MixturePredictions.predict)
+    predict_proba = accelerated(MixturePredictions.predict_proba)
 
     # ------------------------------------------------------------ online EM
 
@@ -308,15 +253,5 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
 
     # ---------------------------------------------------------- model selection
 
-    @accelerated
-    def bic(self, X) -> float:
-        """Bayesian information criterion on X (lower is better)."""
-        log_prob = self._score_samples(X)
-        return -2 * log_prob.mean() * log_prob.shape[0] + self._n_parameters() * math.log(log_prob.shape[0])
-
-    @accelerated
-    def aic(self, X) -> float:
-        """Akaike information criterion on X (lower is better)."""
-        log_prob = self._score_samples(X)
-        return -2 * log_prob.mean() * log_prob.shape[0] + 2 * self._n_parameters()
-
+    bic = accelerated(MixturePredictions.bic)
+    aic = accelerated(MixturePredictions.aic)

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data import ArraySource
-from ..suff_stats import SuffStats
+from ...data import ArraySource, initialisation_rows
+from ...suff_stats import SuffStats
 from . import _variational as vb
 from ._family import GaussianFamily, GaussianParams
-from ._init import GaussianInit, _init_data, _tied_over_all_rows
+from ._init import GaussianInit, _tied_over_all_rows
+from ._pass import em_stats
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class VariationalGaussianFamily:
 
     def initialize(self, source, random_state) -> vb.VariationalParams:
         """The posterior after one update from the initial responsibilities."""
-        X, sample_weight = _init_data(source, random_state, self.init.init_size)
+        X, sample_weight = initialisation_rows(source, random_state, self.init.init_size)
         stats, labels = self.init.resp_stats(X, sample_weight, random_state)
         nk, xk, sk = vb.moments(stats, self.gaussian.reg_covar)
         if self.gaussian.covariance_type == "tied" and labels is not None and (labels < 0).any():
@@ -99,8 +100,8 @@ def data_moments(source, covariance_type: str, backend: str, n_threads: int | No
     n_features = source.n_features
     first_row = next(chunk[:1] for chunk, _ in source.iter_chunks() if len(chunk))
     unit = np.eye(n_features)[None] if ct == "full" else np.ones((1, n_features))
-    stats = source.em_stats(np.ones(1), np.asarray(first_row, dtype=np.float64), unit, ct,
-                            backend=backend, n_threads=n_threads)
+    stats = em_stats(source, np.ones(1), np.asarray(first_row, dtype=np.float64), unit, ct,
+                     backend=backend, n_threads=n_threads)
     total = stats.n
     if not total > 1.0:
         raise ValueError(f"the sample weights sum to {total!r}; the default covariance_prior (the data's "

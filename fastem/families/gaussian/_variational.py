@@ -17,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-from .. import gaussian
-from ..suff_stats import SuffStats
+from ... import gaussian
+from ...suff_stats import SuffStats
 
 PRIOR_TYPES = ("dirichlet_process", "dirichlet_distribution")
 

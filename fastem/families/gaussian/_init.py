@@ -15,19 +15,16 @@ from typing import Callable
 
 import numpy as np
 
-from .. import gaussian, kernels
-from ..cluster import fit_kmeans, kmeans_plusplus
-from .._sources._reservoir import Reservoir
-from .._threads import effective_n_threads
-from ..data import ArraySource
-from ..reference import data_shift
-from ..suff_stats import SuffStats
+from ... import gaussian, kernels
+from ...cluster import fit_kmeans, kmeans_plusplus
+from ..._threads import effective_n_threads
+from ...data import initialisation_rows
+from ...reference import data_shift
+from ...suff_stats import SuffStats
 from ._family import GaussianParams, params_from_covariances
 
 #: rows of responsibilities generated at a time
 INIT_BLOCK_ROWS = 65536
-#: a data source that is not an in-memory array is initialised on a sample of this many rows
-INIT_SAMPLE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class GaussianInit:
         ct = self.covariance_type
         weights = means = covariances = None
         if self.weights_init is None or self.means_init is None or self.precisions_init is None:
-            X, sample_weight = _init_data(source, random_state, self.init_size)
+            X, sample_weight = initialisation_rows(source, random_state, self.init_size)
             stats, labels = self.resp_stats(X, sample_weight, random_state)
             weights, means, covariances = gaussian.m_step(stats, self.reg_covar)
             # scikit-learn divides the initial nk by the number of samples (not by sum(nk))
@@ -155,19 +152,3 @@ def _one_hot(labels: np.ndarray, n_components: int) -> Callable[[slice], np.ndar
         return r
 
     return resp
-
-
-def _init_data(source, random_state, init_size: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The rows (and weights) to initialise on: all of an in-memory array, or ``init_size``
-    of them drawn uniformly; a sample of ``init_size`` (default ``INIT_SAMPLE_ROWS``) rows
-    of any other source. An array draws the rows a chunked source of the same data draws."""
-    if not isinstance(source, ArraySource):
-        return np.ascontiguousarray(source.sample(init_size or INIT_SAMPLE_ROWS, random_state)), None
-    if init_size is None or init_size >= source.n_samples:
-        return source.X, source.sample_weight
-    reservoir = Reservoir(init_size, random_state)
-    for start in range(0, source.n_samples, INIT_SAMPLE_ROWS):  # keys in bounded pieces, not N at once
-        reservoir.offer(min(INIT_SAMPLE_ROWS, source.n_samples - start))
-    positions = reservoir.result()[0]
-    weights = None if source.sample_weight is None else source.sample_weight[positions]
-    return source.X[positions], weights

@@ -6,8 +6,11 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .. import gaussian
-from ..suff_stats import SuffStats
+from ... import _validation as v
+from ... import gaussian
+from ...reference import default_shift
+from ...suff_stats import SuffStats, recentre
+from ._pass import em_stats
 
 
 class GaussianParams(NamedTuple):
@@ -37,6 +40,27 @@ def params_from_covariances(weights, means, covariances, covariance_type: str, r
                                    for p in (weights, means, covariances, precisions_cholesky)))
 
 
+def stats_from_params(weights, means, covariances, covariance_type: str) -> SuffStats:
+    """Statistics per unit weight (``n = 1``) whose M-step without ``reg_covar`` gives back
+    the parameters: the expected statistics of the mixture itself. ``loglik`` is 0.0."""
+    v.check_covariance_type(covariance_type)
+    weights = np.asarray(weights, dtype=np.float64)
+    means = np.asarray(means, dtype=np.float64)
+    covariances = np.asarray(covariances, dtype=np.float64)
+    n_components, n_features = means.shape
+    shift = np.array(default_shift(weights, means, covariance_type), dtype=np.float64)
+    sum_x = weights[:, None] * (means - shift)  # zero unless tied
+    if covariance_type == "full":
+        sum_xx = weights[:, None, None] * covariances
+    elif covariance_type == "tied":
+        sum_xx = covariances + (weights[:, None] * (means - shift)).T @ (means - shift)
+    elif covariance_type == "diag":
+        sum_xx = weights[:, None] * covariances
+    else:
+        sum_xx = weights * n_features * covariances
+    return SuffStats(covariance_type, weights.copy(), sum_x, sum_xx, shift, 0.0, float(weights.sum()))
+
+
 @dataclass(frozen=True)
 class GaussianFamily:
     """Gaussian mixture with ``covariance_type`` and ``reg_covar``; statistics on ``backend``
@@ -48,6 +72,8 @@ class GaussianFamily:
     n_threads: int | None
     init: Callable[[object, np.random.RandomState], GaussianParams]
 
+    allow_nan = False  # no missing values
+
     def initialize(self, source, random_state) -> GaussianParams:
         return self.init(source, random_state)
 
@@ -55,9 +81,9 @@ class GaussianFamily:
         # Kernels take normalised weights; a common factor c on all weights (scikit-learn's
         # initial weights) leaves the responsibilities unchanged and adds n log c.
         total = params.weights.sum()
-        stats = source.em_stats(params.weights / total, params.means, params.precisions_cholesky,
-                                self.covariance_type, backend=self.backend, n_threads=self.n_threads,
-                                check_parameters=not isinstance(params, CheckedGaussianParams))
+        stats = em_stats(source, params.weights / total, params.means, params.precisions_cholesky,
+                         self.covariance_type, backend=self.backend, n_threads=self.n_threads,
+                         check_parameters=not isinstance(params, CheckedGaussianParams))
         if total != 1.0:
             stats.loglik += stats.n * np.log(total)
         return stats
@@ -65,6 +91,14 @@ class GaussianFamily:
     def m_step(self, stats: SuffStats) -> GaussianParams:
         weights, means, covariances = gaussian.m_step(stats, self.reg_covar)
         return params_from_covariances(weights, means, covariances, self.covariance_type, self.reg_covar)
+
+    def expected_stats(self, params: GaussianParams) -> SuffStats:
+        """Online EM's start (:mod:`fastem.online`): the mixture's own statistics per unit weight."""
+        return stats_from_params(params.weights, params.means, params.covariances, self.covariance_type)
+
+    def align(self, running: SuffStats, batch: SuffStats) -> SuffStats:
+        """``running`` re-expressed around ``batch``'s shift (exact), so the two add up."""
+        return recentre(running, batch.shift)
 
     def lower_bound_slack(self, params: GaussianParams) -> float:
         """``reg_covar / 2 * max_k trace(precision_k)``.
