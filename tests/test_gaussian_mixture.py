@@ -244,7 +244,7 @@ def _forbid_n_by_k_arrays(monkeypatch) -> None:
 
     monkeypatch.setattr(kernels, "e_step", forbidden)
     monkeypatch.setattr(kernels, "gaussian_log_prob", forbidden)
-    monkeypatch.setattr("fastem.mixture._init.INIT_BLOCK_ROWS", 64)
+    monkeypatch.setattr("fastem.families.gaussian._init.INIT_BLOCK_ROWS", 64)
 
 
 def _spy_em_stats(monkeypatch):

@@ -37,7 +37,10 @@ def run_suite(suite: str, mode: str, tmp_path: Path) -> dict:
     counts = {key: int(tree.get(key)) for key in ("tests", "failures", "errors", "skipped")} if tree is not None else {}
     if counts:
         counts["passed"] = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
-    return {"returncode": proc.returncode, "output": proc.stdout[-5000:] + proc.stderr[-2000:], **counts}
+    failed = set() if tree is None else {case.get("name") for case in tree.iter("testcase")
+                                         if case.find("failure") is not None or case.find("error") is not None}
+    return {"returncode": proc.returncode, "output": proc.stdout[-5000:] + proc.stderr[-2000:], "failed": failed,
+            **counts}
 
 
 @pytest.fixture(scope="module", params=SUITES)
@@ -47,8 +50,11 @@ def suite(request) -> str:
 
 @pytest.fixture(scope="module")
 def native(suite, tmp_path_factory) -> dict:
+    """scikit-learn on its own tests. It may fail a few on some machines (seen: a float32
+    tied-covariance round trip to 6 decimals on a 2-vCPU AMD EPYC's OpenBLAS); fastem must
+    pass every test scikit-learn passes here."""
     result = run_suite(suite, "native", tmp_path_factory.mktemp("native"))
-    assert result["returncode"] == 0, result["output"]
+    assert result["returncode"] in (0, 1) and result.get("tests"), result["output"]
     return result
 
 
@@ -60,5 +66,8 @@ def test_every_deselection_has_a_reason(module):
 @pytest.mark.parametrize("mode", ["substituted", "patched"])
 def test_sklearn_tests_pass_on_fastem(mode, suite, native, tmp_path):
     result = run_suite(suite, mode, tmp_path)
-    assert result["returncode"] == 0, result["output"]
-    assert result["passed"] == native["passed"] - len(deselected(suite)), result["output"]
+    assert result["returncode"] in (0, 1) and result.get("tests"), result["output"]
+    assert result["failed"] <= native["failed"], result["output"]
+    # scikit-learn's failures that fastem passes count as passes of fastem's
+    assert result["passed"] == native["passed"] - len(deselected(suite)) + len(native["failed"] - result["failed"]), \
+        result["output"]

@@ -205,6 +205,9 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         together (float32 only when both are); fastem computes them in float64."""
         return np.result_type(np.asarray(X).dtype if _in_memory(X) else np.float64, self.means_.dtype, np.float32)
 
+    # the shared prediction methods (MixturePredictions), each a drop-in method here
+    _allow_nan = False
+
     def _validate_predict_data(self, X) -> np.ndarray:
         return validate_data(self, X, reset=False)
 

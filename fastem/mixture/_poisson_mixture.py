@@ -15,8 +15,12 @@ class PoissonMixture(IndependentMixture):
 
     Parameters
     ----------
-    n_components, tol, max_iter, n_init, random_state, warm_start, verbose, verbose_interval
+    n_components, max_iter, n_init, random_state, warm_start, verbose, verbose_interval
         As in :class:`fastem.GaussianMixture`.
+    tol : float, default=1e-6
+        Stop when the average log-likelihood changes by less. Smaller than GaussianMixture's
+        1e-3: a random start sits near a saddle point, where the likelihood first changes
+        slowly (with 1e-3, fits stopped after 2 iterations far from the optimum).
     alpha : float >= 0, default=0.0
         Smoothing: the M-step is ``(sum_x + alpha) / (n_obs + alpha)``, the MAP estimate
         under a Gamma(1 + alpha, alpha) prior on each rate (alpha = 0: maximum likelihood).
@@ -39,7 +43,7 @@ class PoissonMixture(IndependentMixture):
     _params_type = PoissonParams
     _parameter_constraints: dict = {**IndependentMixture._parameter_constraints, "rates_init": ["array-like", None]}
 
-    def __init__(self, n_components=1, *, tol=1e-3, alpha=0.0, max_iter=100, n_init=1, init_params="random",
+    def __init__(self, n_components=1, *, tol=1e-6, alpha=0.0, max_iter=100, n_init=1, init_params="random",
                  weights_init=None, rates_init=None, random_state=None, warm_start=False, verbose=0,
                  verbose_interval=10, init_size=None, backend="auto", n_jobs=None, callback=None):
         self.n_components = n_components
