@@ -65,3 +65,26 @@ def in_memory(X) -> bool:
         or hasattr(X, "__dataframe__")
         or issparse(X)
     )
+
+
+def record_fit(estimator, result, dtype) -> None:
+    """Store a :class:`fastem.em.EMResult` on a mixture: its parameters (through the
+    estimator's ``_set_fitted``), ``converged_``, ``n_iter_``, ``lower_bound_``,
+    ``lower_bounds_``; an online state from earlier ``partial_fit`` calls is dropped."""
+    estimator._set_fitted(result.params, dtype)
+    estimator._online = None
+    estimator.converged_ = result.converged
+    estimator.n_iter_ = result.n_iter
+    estimator.lower_bound_ = result.lower_bound
+    estimator.lower_bounds_ = result.lower_bounds
+
+
+def record_online_step(estimator, online, dtype) -> None:
+    """Store the state of :class:`fastem.online.OnlineEM` after a step: ``n_iter_`` counts
+    steps, ``lower_bound_`` is the minibatch's average log-likelihood before its step."""
+    estimator._online = online
+    estimator._set_fitted(online.params, dtype)
+    estimator.n_iter_ = online.n_steps
+    estimator.lower_bound_ = online.loglik
+    estimator.lower_bounds_ = [*getattr(estimator, "lower_bounds_", []), online.loglik]
+    estimator.converged_ = False

@@ -14,7 +14,7 @@ from ..em import run_em
 from ..progress import as_callback
 from .._threads import blas_single_threaded
 from .._validation import check_n_threads
-from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture
+from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, record_fit
 from ._dropin import ModuleFunctions, accelerated
 from ..families.gaussian import GaussianFamily, GaussianInit
 from ..families.gaussian._bayesian import VariationalGaussianFamily, data_moments
@@ -148,12 +148,11 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
             result = run_em(family, source, tol=self.tol, max_iter=self.max_iter, n_init=self.n_init,
                             random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
                             verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
-        self._set_parameters(result.params)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
+        record_fit(self, result, source.dtype)
         return source
+
+    def _set_fitted(self, params: VariationalParams, dtype) -> None:
+        self._set_parameters(params)
 
     def _check_priors(self, source, n_threads) -> tuple[VariationalPriors, float]:
         """Set the ``*_prior_`` attributes; return them and the total sample weight (which

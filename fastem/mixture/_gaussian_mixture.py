@@ -13,7 +13,7 @@ from ..em import run_em
 from ..progress import as_callback
 from .._threads import blas_single_threaded
 from .._validation import check_n_threads
-from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture
+from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, record_fit, record_online_step
 from ._base import in_memory as _in_memory
 from ._dropin import ModuleFunctions, accelerated
 from ._predict import MixturePredictions
@@ -152,12 +152,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
             result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
                             random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
                             verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
-        self._set_fitted(result.params, source.dtype)
-        self._online = None
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
+        record_fit(self, result, source.dtype)
         return source
 
     def _minibatch_source(self, X, sample_weight):
@@ -245,13 +240,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         if source is None:
             source = self._minibatch_source(X, sample_weight)
         online.partial_fit(source)
-        self._online = online
-        self._set_fitted(GaussianParams(online.weights, online.means, online.covariances, online.precisions_cholesky),
-                         source.dtype)
-        self.n_iter_ = online.n_steps
-        self.lower_bound_ = online.loglik
-        self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), online.loglik]
-        self.converged_ = False
+        record_online_step(self, online, source.dtype)
         return self
 
     # ---------------------------------------------------------- model selection

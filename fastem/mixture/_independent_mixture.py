@@ -22,7 +22,7 @@ from ..em import run_em
 from ..families._independent import IndependentFamily, IndependentInit, check_weights_init
 from ..online import OnlineEM
 from ..progress import as_callback
-from ._base import FASTEM_PARAMETER_CONSTRAINTS, in_memory
+from ._base import FASTEM_PARAMETER_CONSTRAINTS, in_memory, record_fit, record_online_step
 from ._predict import MixturePredictions
 
 
@@ -112,12 +112,7 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
                             n_init=self.n_init, random_state=check_random_state(self.random_state), start=start,
                             verbose=self.verbose, verbose_interval=self.verbose_interval,
                             callback=as_callback(self.callback))
-        self._set_fitted(result.params, source.dtype)
-        self._online = None
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.lower_bounds_ = result.lower_bounds
+        record_fit(self, result, source.dtype)
         return source
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -135,12 +130,7 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
         if source is None:
             source = self._minibatch_source(X, sample_weight)
         online.partial_fit(source)
-        self._online = online
-        self._set_fitted(online.params, source.dtype)
-        self.n_iter_ = online.n_steps
-        self.lower_bound_ = online.loglik
-        self.lower_bounds_ = [*getattr(self, "lower_bounds_", []), online.loglik]
-        self.converged_ = False
+        record_online_step(self, online, source.dtype)
         return self
 
     def _fitted_family(self) -> IndependentFamily:
