@@ -72,9 +72,10 @@ def check_no_inf(a: np.ndarray, name: str) -> None:
     with np.errstate(over="ignore", invalid="ignore"):
         if np.isfinite(np.sum(a)):  # the usual fast case; a NaN sum needs the full scan
             return
-    bad = np.argwhere(np.isinf(a))
-    if len(bad):
-        raise ValueError(f"{name} contains infinity (first at index {tuple(int(i) for i in bad[0])}); "
+    bad = np.isinf(a)
+    if bad.any():
+        where = tuple(int(i) for i in np.unravel_index(np.argmax(bad), a.shape))
+        raise ValueError(f"{name} contains infinity (first at index {where}); "
                          "NaN marks a missing value, infinity is not allowed")
 
 

@@ -9,8 +9,10 @@ parallel can give each one thread), yields its data chunk by chunk for predictio
 estimators never see chunks. ``as_source`` picks the source for an input.
 
 Chunks are validated as :func:`fastem._validation.check_X` does: float32 kept, other
-numbers as float64, finite, or finite-or-NaN where the source is made with
-``allow_nan=True`` (families that marginalise missing values).
+numbers as float64, finite. A source made with ``allow_nan=True`` (families that
+marginalise missing values) lets NaN through; its chunks are not scanned at all, because
+those families' kernels reject infinity, as any value outside their domain, in their own
+pass.
 """
 from __future__ import annotations
 

@@ -194,8 +194,12 @@ def test_bad_values_name_the_feature(distribution):
     model = ESTIMATORS[distribution](2, random_state=0).fit(X)
     with pytest.raises(ValueError, match="feature 4"):
         model.predict(Y)
+    infinite = np.where(np.arange(X.shape[1]) == 2, np.inf, X)
     with pytest.raises(ValueError, match="infinity"):
-        model.fit(np.where(np.arange(X.shape[1]) == 2, np.inf, X))
+        model.fit(infinite)
+    with pytest.raises(ValueError, match=r"feature 2 has the value inf \(row 0\)"):  # chunks: the kernel's check
+        ESTIMATORS[distribution](2, random_state=0, init_params="random_from_data").fit(
+            lambda: iter([infinite[:50], infinite[50:]]))
 
 
 def test_categorical_code_beyond_the_fitted_categories():

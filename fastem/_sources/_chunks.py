@@ -18,14 +18,15 @@ def as_2d_chunk(chunk) -> np.ndarray:
 
 def check_chunk(X, sample_weight, *, index: int, n_features: int | None, dtype: np.dtype | None,
                 allow_nan: bool = False):
-    """Validate one chunk: ``check_X`` (finite, or finite-or-NaN with ``allow_nan``; 2-d,
-    float32/float64 kept) and ``check_sample_weight``, plus the same ``n_features`` and
-    dtype as earlier chunks.
+    """Validate one chunk: ``check_X`` (finite; with ``allow_nan`` not scanned at all: NaN
+    is a missing value, and the families that take them reject infinity in their kernels'
+    own pass; 2-d, float32/float64 kept) and ``check_sample_weight``, plus the same
+    ``n_features`` and dtype as earlier chunks.
 
     Returns ``(X, sample_weight)``; ``index`` is only quoted in error messages.
     """
     try:
-        X = v.check_X(as_2d_chunk(X), min_samples=0, allow_nan=allow_nan)
+        X = v.check_X(as_2d_chunk(X), min_samples=0, finite=not allow_nan)
         sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     except ValueError as exc:
         raise ValueError(f"chunk {index}: {exc}") from None

@@ -37,7 +37,7 @@ def invalid_value_error(X: np.ndarray, flat_index: int, distribution: str) -> Va
     """The ValueError for entry ``flat_index`` of X, naming its feature."""
     row, feature = divmod(int(flat_index), X.shape[1])
     return ValueError(
-        f"feature {feature} has the value {X[row, feature]!r} (row {row}); a {distribution} feature must be "
+        f"feature {feature} has the value {float(X[row, feature])!r} (row {row}); a {distribution} feature must be "
         f"{DOMAINS[distribution]}, or NaN where it is missing"
     )
 

@@ -72,7 +72,7 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
         if self._in_memory(X):
             X = self._prepare(validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2,
                                             ensure_all_finite="allow-nan", order="C"))
-            source = ArraySource(X, sample_weight, allow_nan=True)
+            source = ArraySource(X, sample_weight, finite_checked=True)  # validate_data scanned X
         else:
             self._check_out_of_core()
             source = as_source(X, sample_weight, min_samples=2, allow_nan=True)
@@ -141,7 +141,7 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
 
     def _minibatch_source(self, X, sample_weight):
         if self._in_memory(X):
-            return ArraySource(self._prepare(self._validate_predict_data(X)), sample_weight, allow_nan=True)
+            return ArraySource(self._prepare(self._validate_predict_data(X)), sample_weight, finite_checked=True)
         self._check_out_of_core()
         source = as_source(X, sample_weight, allow_nan=True)
         if source.n_features != self.n_features_in_:
