@@ -87,7 +87,7 @@ if native:
     compile_args.append("-march=native")
 
 #: the Cython kernel modules (fastem/_kernels/_cython/<name>.pyx)
-KERNEL_MODULES = ["_gaussian", "_kmeans"]
+KERNEL_MODULES = ["_gaussian", "_kmeans", "_discrete"]
 # (module suffix, extra flags): ISA variants of each kernel module, chosen at import time
 # by fastem._kernels._isa from numpy's CPU feature detection
 ISA_VARIANTS = [

@@ -1,0 +1,2 @@
+# Same kernels as _discrete.pyx, compiled with avx2 flags by setup.py.
+include "_discrete.pyx"
