@@ -387,7 +387,7 @@ def linear_log_prob(X, coef, offset, distribution: str, *, backend: str = "auto"
 def linear_em_stats(X, weights, coef, offset, distribution: str, sample_weight=None, *, backend: str = "auto",
                     n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE):
     """One fused EM pass of a linear family (no (N, K) array): responsibilities under
-    (weights (K,), coef, offset) folded into :class:`fastem.families.stats.IndependentStats`."""
+    (weights (K,), coef, offset) folded into :class:`fastem.discrete_stats.IndependentStats`."""
     X, coef, offset, weights = _check_linear(X, coef, offset, distribution, weights)
     sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     return get_discrete_backend(backend).linear_em_stats(X, weights, coef, offset, distribution, sample_weight,
@@ -419,7 +419,7 @@ def categorical_log_prob(X, log_probs, n_categories, *, backend: str = "auto", n
 def categorical_em_stats(X, weights, log_probs, n_categories, sample_weight=None, *, backend: str = "auto",
                          n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE):
     """One fused EM pass of the categorical family (no (N, K) array), into
-    :class:`fastem.families.stats.CategoricalStats`."""
+    :class:`fastem.discrete_stats.CategoricalStats`."""
     X, log_probs, n_categories, weights = _check_categorical(X, log_probs, n_categories, weights)
     sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     return get_discrete_backend(backend).categorical_em_stats(X, weights, log_probs, n_categories, sample_weight,

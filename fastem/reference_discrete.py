@@ -4,8 +4,8 @@ categorical), as :mod:`fastem.reference` is the Gaussian one.
 
 X is (N, D) float32/float64 with NaN for missing entries, computed in float64. A row
 contributes only its observed features; a row with none contributes nothing (see
-:mod:`fastem.families.stats`). Values outside the distribution's domain raise
-(:mod:`fastem.families._domain`), as the compiled backends do.
+:mod:`fastem.discrete_stats`). Values outside the distribution's domain raise
+(:func:`fastem._validation.check_values`), as the compiled backends do.
 
 Two log-densities cover the three families:
 
@@ -22,8 +22,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.special import gammaln
 
-from .families._domain import check_values
-from .families.stats import CategoricalStats, IndependentStats
+from ._validation import check_values
+from .discrete_stats import CategoricalStats, IndependentStats
 from .reference import logsumexp
 
 
@@ -65,14 +65,18 @@ def categorical_log_prob(X, log_probs, n_categories, *, n_threads=None, block_si
 
 def _responsibilities(log_prob: np.ndarray, weights: np.ndarray, has_observed: np.ndarray, sample_weight):
     """Responsibilities (N, K), the effective row weights (N,) (0 for rows with nothing
-    observed) and the total weighted log-likelihood."""
+    observed) and the total weighted log-likelihood. A row impossible under every
+    component (log-likelihood -inf) gets responsibilities 0; a row of weight 0 adds 0."""
     with np.errstate(divide="ignore"):  # a zero weight gives -inf
         weighted = log_prob + np.log(weights)
     log_norm = logsumexp(weighted, axis=1)
-    resp = np.exp(weighted - log_norm[:, None])
+    possible = np.isfinite(log_norm)
+    with np.errstate(invalid="ignore"):
+        resp = np.where(possible[:, None], np.exp(weighted - np.where(possible, log_norm, 0.0)[:, None]), 0.0)
     w = np.ones(log_prob.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     w = np.where(has_observed, w, 0.0)
-    return resp, w, float(w @ np.where(has_observed, log_norm, 0.0))
+    counted = w > 0
+    return resp, w, float(w[counted] @ log_norm[counted])
 
 
 def linear_suff_stats(X, resp, distribution: str, sample_weight=None, *, n_threads=None,

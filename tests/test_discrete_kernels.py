@@ -117,3 +117,50 @@ def test_inputs_not_mutated(discrete_backend):
         p.em_stats(backend=discrete_backend, block_size=BLOCK)
         for a, b in zip((p.X, p.weights, *p.table, p.sample_weight), before):
             np.testing.assert_array_equal(a, b)
+
+
+def test_impossible_rows(backend_or_reference):
+    """A category of probability 0 under every component: that row's log-likelihood is
+    -inf and its responsibilities 0 (no NaN); with sample weight 0 it adds nothing."""
+    p = make_discrete_problem("categorical", 3 * BLOCK, missing="some", weighted=True, seed=2)
+    log_probs, n_categories = p.table
+    log_probs = log_probs.copy()
+    log_probs[:, 0, 1] = -np.inf
+    X = p.X.copy()
+    X[5, 0], X[6, 0] = 1.0, 1.0
+    sample_weight = p.sample_weight.copy()
+    sample_weight[5], sample_weight[6] = 0.0, 1.0
+    stats = kernels.categorical_em_stats(X, p.weights, log_probs, n_categories, sample_weight,
+                                         backend=backend_or_reference, block_size=BLOCK)
+    assert stats.loglik == -np.inf and np.isfinite(stats.counts).all() and np.isfinite(stats.nk).all()
+    sample_weight[6] = 0.0
+    stats = kernels.categorical_em_stats(X, p.weights, log_probs, n_categories, sample_weight,
+                                         backend=backend_or_reference, block_size=BLOCK)
+    expected = kernels.categorical_em_stats(np.delete(X, [5, 6], axis=0), p.weights, log_probs, n_categories,
+                                            np.delete(sample_weight, [5, 6]), backend="numpy")
+    assert_discrete_stats_close(stats, expected, 1e-12)
+
+
+@pytest.mark.parametrize("function", ["em_stats", "log_prob"])
+def test_large_counts_and_many_categories(backend_or_reference, function):
+    """Counts past any log(x!) table (1024 and beyond: lgamma / Stirling), and 400
+    categories (past any small-table fast path)."""
+    poisson = make_discrete_problem("poisson", 2 * BLOCK + 3, missing="some", weighted=True, seed=6)
+    X = poisson.X.copy()
+    X[::3, 1] = np.where(np.isnan(X[::3, 1]), np.nan, 1000 + 37 * np.arange(X[::3].shape[0]))
+    big = type(poisson)("poisson", X, poisson.weights, (poisson.table[0] + 5.0, poisson.table[1] * 100),
+                        poisson.sample_weight)
+    rng = np.random.default_rng(8)
+    n_categories = np.array([400, 3, 2])
+    log_probs = np.full((4, 3, 400), -np.inf)
+    for d, c in enumerate(n_categories):
+        log_probs[:, d, :c] = np.log(rng.dirichlet(np.ones(c), 4))
+    codes = np.stack([rng.integers(0, c, 2 * BLOCK + 5) for c in n_categories], axis=1).astype(float)
+    many = type(poisson)("categorical", codes, np.full(4, 0.25), (log_probs, n_categories), None)
+    for p in (big, many):
+        actual = getattr(p, function)(backend=backend_or_reference, n_threads=2, block_size=BLOCK)
+        expected = getattr(p, function)(backend="numpy")
+        if function == "em_stats":
+            assert_discrete_stats_close(actual, expected, 1e-12)
+        else:
+            np.testing.assert_allclose(actual, expected, rtol=1e-12)

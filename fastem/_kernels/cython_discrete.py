@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from ..families._domain import invalid_value_error
-from ..families.stats import CategoricalStats, IndependentStats
+from .._validation import invalid_value_error
+from ..discrete_stats import CategoricalStats, IndependentStats
 from ._isa import import_kernels
 from .cython_backend import _n_slots, _threads_for
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..families._domain import invalid_value_error
-from ..families.stats import CategoricalStats, IndependentStats
+from .._validation import invalid_value_error
+from ..discrete_stats import CategoricalStats, IndependentStats
 from ._numba import discrete as _dk
 from .numba_backend import _NO_WEIGHTS, _as_bytes, _n_slots, _numba_threads, _readonly
 

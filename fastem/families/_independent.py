@@ -6,7 +6,7 @@ A family here is a small object with the hooks :func:`fastem.em.run_em` and
 :class:`fastem.online.OnlineEM` call; the per-distribution part is four functions of
 its parameters (:class:`Distribution`): the kernel's table, the M-step, the log-prior
 and the expected statistics. Missing values (NaN) are marginalised out (see
-:mod:`fastem.families.stats`).
+:mod:`fastem.discrete_stats`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 from .. import kernels, reference_discrete
 from .._threads import effective_n_threads
 from ..data import initialisation_rows
-from .stats import CategoricalStats, IndependentStats
+from ..discrete_stats import CategoricalStats, IndependentStats
 
 #: probabilities are kept in [PROB_EPS, 1 - PROB_EPS] and rates above RATE_MIN, so every
 #: log-probability the kernels see is finite (as stepmix clips them)

@@ -12,7 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import _independent as ind
-from ..stats import IndependentStats
+from ...discrete_stats import IndependentStats
 
 
 class BernoulliParams(NamedTuple):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ... import reference_discrete as reference
 from .. import _independent as ind
-from ..stats import CategoricalStats
+from ...discrete_stats import CategoricalStats
 
 
 class CategoricalParams(NamedTuple):
