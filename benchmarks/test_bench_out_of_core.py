@@ -122,7 +122,7 @@ def _out_of_core(benchmark, tmp_dir, n_samples: int, n_in_memory: int, chunk_siz
     }
     info["throughput_ratio"] = info["memmap_samples_per_s"] / info["in_memory_samples_per_s"]
     benchmark.extra_info.update(info)
-    benchmark.pedantic(chunked.em_stats, args=params, rounds=1, iterations=1)
+    benchmark.pedantic(em_stats, args=(chunked, *params), rounds=1, iterations=1)
     print(info)
     return in_memory, chunked, params, info
 
@@ -179,6 +179,6 @@ def test_dask_overhead_and_two_worker_efficiency(benchmark):
         stats = em_stats(persisted, *params)
     info["distributed_2_process_efficiency"] = times[1] / (2 * t_cluster)
     benchmark.extra_info.update(info)
-    benchmark.pedantic(big.em_stats, args=params, rounds=1, iterations=1)
+    benchmark.pedantic(em_stats, args=(big, *params), rounds=1, iterations=1)
     print(info)
     np.testing.assert_allclose(stats.sum_xx, em_stats(ArraySource(big.X.compute()), *params).sum_xx, rtol=1e-9)
