@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import kernels, reference_discrete
 from .._threads import effective_n_threads
-from ..data import initialisation_rows
+from ..data import INIT_SAMPLE_ROWS, initialisation_rows
 from ..discrete_stats import CategoricalStats, IndependentStats
 
 #: probabilities are kept in [PROB_EPS, 1 - PROB_EPS] and rates above RATE_MIN, so every
@@ -168,8 +168,9 @@ class IndependentInit:
     scikit-learn draws them; "random_from_data": K distinct rows, one per component),
     then one M-step. User-given parameters replace the drawn ones: ``params_init`` (a
     whole parameter tuple) skips the draw, ``weights_init`` (K,) replaces the weights.
-    ``init_size``: initialise on a uniform sample of that many rows (None: all rows of an
-    in-memory array)."""
+    ``init_size``: initialise on a uniform sample of that many rows (None: at most
+    ``INIT_SAMPLE_ROWS``, from every kind of source alike: the random responsibilities are
+    an (n, K) array, and a larger sample only costs more)."""
 
     n_components: int
     init_params: str
@@ -184,7 +185,7 @@ class IndependentInit:
         return params if self.weights_init is None else params._replace(weights=self.weights_init)
 
     def draw(self, source, random_state: np.random.RandomState, family: IndependentFamily):
-        X, sample_weight = initialisation_rows(source, random_state, self.init_size)
+        X, sample_weight = initialisation_rows(source, random_state, self.init_size or INIT_SAMPLE_ROWS)
         n_samples = X.shape[0]
         if self.init_params == "random":
             resp = random_state.uniform(size=(n_samples, self.n_components))

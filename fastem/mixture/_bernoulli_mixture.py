@@ -40,7 +40,10 @@ class BernoulliMixture(IndependentMixture):
         None: X must be binary. A float: values above it count as 1, the others as 0 (as
         scikit-learn's ``BernoulliNB`` thresholds; NaN stays missing); ``fit`` then takes
         in-memory X only (arrays; memmaps are read into memory).
-    init_size, backend, n_jobs, callback
+    init_size : int or None, default=None
+        Initialise on a uniform sample of this many rows; None: at most 100 000 (the same rows
+        from an array, a memmap or chunks of the same data).
+    backend, n_jobs, callback
         As in :class:`fastem.GaussianMixture` (backend "auto": the numpy reference for tiny fits).
 
     Attributes

@@ -39,7 +39,7 @@ class CategoricalMixture(IndependentMixture):
     weights_init : (K,) array or None; probs_init : (K, D, C) array or None
         User-given initial parameters (``probs_init[k, d, c] = P(x_d = c | k)``).
     init_size, backend, n_jobs, callback
-        As in :class:`fastem.GaussianMixture`.
+        As in :class:`fastem.BernoulliMixture`.
 
     Attributes
     ----------

@@ -30,7 +30,7 @@ class PoissonMixture(IndependentMixture):
     weights_init : (K,) array or None; rates_init : (K, D) positive array or None
         User-given initial parameters.
     init_size, backend, n_jobs, callback
-        As in :class:`fastem.GaussianMixture`.
+        As in :class:`fastem.BernoulliMixture`.
 
     Attributes
     ----------
