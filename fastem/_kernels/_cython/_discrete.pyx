@@ -26,6 +26,13 @@ contiguous:
   tiles of features, and ``n_obs = nk - (mass of the rows missing d)`` per chunk: a
   sub-sum of the same terms in the same order, so it is exact where d is never or
   always missing, and never negative;
+- Bernoulli, AVX-512 builds (FD_BITS), chunks whose entries are all 0 or 1: the scan
+  reads X with mask compares straight into offsets of nibble tables (no float64 copy),
+  ``lp = cst + sum_g lpt[g, nibble_g]`` (lpt: coef summed over each nibble value's set
+  bits, built per thread) and the statistics add each row's ``w_i r_i`` once per nibble
+  into the slot's table of nibble values, expanded into sum_x at the slot's end
+  (``n_obs = nk`` there, copied once); a chunk with a missing or invalid entry takes the
+  general path (whose scan finds the first invalid entry);
 - categorical: the table is (D, C + 1, KP), its category C zeros and the missing
   entries' code, so both ``lp += table[d, x_d]`` and ``counts[d, x_d] += r`` run without
   a branch (the dummy category's counts are dropped by the caller).
@@ -57,6 +64,22 @@ cdef extern from *:
     #define FD_POISSON 1
     #define FD_CATEGORICAL 2
     #define FD_TWO52 4503599627370496.0
+
+    /* FD_BITS: Bernoulli chunks without missing or invalid entries take the bit path
+       (AVX-512 mask compares): each row is coded as bytes of 8 features' bits, the
+       log-density is cst plus one table vector per nibble (the sums of coef over the
+       nibble's set bits, (G4, 16, KP)), and sum_x is accumulated per nibble value over
+       the slot ((G4, 16, KP)), then expanded to the features at the slot's end */
+    #if defined(__AVX512F__) && defined(__AVX512VL__) && (defined(__GNUC__) || defined(__clang__)) && !defined(FD_PORTABLE)
+    #define FD_BITS 1
+    /* the bit path's tables (each 2 G8P 16 KP doubles) at most 256 KiB: beyond, the
+       general path */
+    #define FD_USE_BITS(p) ((p)->dist == FD_BERNOULLI && ((p)->n_features + 63) / 64 * 8 * (p)->kp <= 1024)
+    #ifndef FD_BITS_AHEAD
+    #define FD_BITS_AHEAD 64   /* rows: the scan prefetches X this far ahead */
+    #endif
+    #include <immintrin.h>
+    #endif
 
     /* FD_PORTABLE: the plain-C vectors below (for compilers without GCC's vector
        extensions) even where the extensions exist */
@@ -391,6 +414,11 @@ cdef extern from *:
         unsigned char* missing;  /* linear (chunk, D): 1 where missing */
         double* n_cat_rep;  /* categorical (chunk, D): n_categories[d] per entry */
         int* base_rep;   /* categorical (chunk, D): d C1 KP per entry */
+        double* lpt;     /* bernoulli bit path (G4, 16, KP): sum of coef_t over the nibble's set bits */
+        double* st;      /* bernoulli bit path (G4, 16, KP): the slot's mass per nibble value */
+        unsigned char* codes;  /* bernoulli bit path (chunk, G8P): bit t of [i, g]: x[i, 8 g + t] == 1 (G8P:
+                                  G8 rounded up to a multiple of 8, the padding zeros) */
+        int* off;        /* bernoulli bit path (chunk, G4P = 2 G8P): (g 16 + nibble g of row i) KP */
     } fd_scratch;
 
     /* Per-thread scratch, its buffers 64-byte aligned (and padded at both ends against
@@ -399,8 +427,14 @@ cdef extern from *:
         const Py_ssize_t D = p->n_features, KP = p->kp, CH = p->chunk;
         const int categorical = p->dist == FD_CATEGORICAL;
         const Py_ssize_t part = categorical ? (p->direct_counts ? 0 : 2 * D * p->c1 * KP) : D * KP;
-        Py_ssize_t sizes[10], n_doubles = 0, j, i, d;
-        double* at[10];
+        Py_ssize_t sizes[13], n_doubles = 0, j, i, d;
+        double* at[13];
+        const Py_ssize_t G8P = (D + 63) / 64 * 8;
+    #if defined(FD_BITS)
+        const int bits = FD_USE_BITS(p);
+    #else
+        const int bits = 0;
+    #endif
         double* cursor;
         fd_scratch* s = (fd_scratch*) malloc(sizeof(fd_scratch));
         if (s == NULL) return NULL;
@@ -414,14 +448,31 @@ cdef extern from *:
         sizes[7] = p->dist == FD_POISSON ? CH * D : 0;       /* tmp */
         sizes[8] = categorical ? CH * D : 0;                 /* n_cat_rep */
         sizes[9] = categorical ? 0 : (CH * D + 7) / 8;       /* missing (bytes) */
-        for (j = 0; j < 10; j++) n_doubles += (sizes[j] + 7) / 8 * 8;
+        sizes[10] = bits ? 2 * G8P * 16 * KP : 0;            /* lpt */
+        sizes[11] = bits ? 2 * G8P * 16 * KP : 0;            /* st */
+        sizes[12] = bits ? (CH * G8P + 7) / 8 + CH * G8P : 0;  /* codes (bytes), off (2 G8P ints per row) */
+        for (j = 0; j < 13; j++) n_doubles += (sizes[j] + 7) / 8 * 8;
         n_doubles += (CH * D * (categorical ? 2 : 1) + 8 + CH + 1 + 1) / 2 + 8;  /* the ints */
         s->base = malloc(n_doubles * sizeof(double) + 3 * 64);
         if (s->base == NULL) { free(s); return NULL; }
         cursor = (double*) (((size_t) s->base + 127) & ~(size_t) 63);
-        for (j = 0; j < 10; j++) { at[j] = cursor; cursor += (sizes[j] + 7) / 8 * 8; }
+        for (j = 0; j < 13; j++) { at[j] = cursor; cursor += (sizes[j] + 7) / 8 * 8; }
         s->x0 = at[0]; s->lp = at[1]; s->logh = at[2]; s->w = at[3]; s->tot = at[4]; s->group = at[5];
         s->part = at[6]; s->tmp = at[7]; s->n_cat_rep = at[8]; s->missing = (unsigned char*) at[9];
+        s->lpt = at[10]; s->st = at[11]; s->codes = (unsigned char*) at[12];
+        s->off = (int*) (at[12] + (CH * G8P + 7) / 8);
+        if (bits) {  /* lpt[g, c] = sum of coef_t[4 g + b] over the set bits b of c, in order of b */
+            Py_ssize_t g, kv;
+            int c, b;
+            for (g = 0; g < 2 * G8P; g++)
+                for (c = 0; c < 16; c++)
+                    for (kv = 0; kv < KP; kv++) {
+                        double t = 0.0;
+                        for (b = 0; b < 4; b++)
+                            if ((c >> b) & 1 && 4 * g + b < D) t += p->coef_t[(4 * g + b) * KP + kv];
+                        s->lpt[(g * 16 + c) * KP + kv] = t;
+                    }
+        }
         s->idx = (int*) cursor;
         s->base_rep = s->idx + CH * D + 8;  /* idx: 8 of slack (fd_missing_list) */
         s->row_start = s->base_rep + (categorical ? CH * D : 0);
@@ -897,6 +948,150 @@ cdef extern from *:
                 fd_store(dst + j, fd_add(fd_load(dst + j), fd_add(fd_load(even + j), fd_load(odd + j))));
     }
 
+    #if defined(FD_BITS)
+    /* bernoulli: the chunk's rows into s->codes; 0 when every entry is 0 or 1, 1 when
+       some entry is missing or invalid (then the chunk takes the general path, whose scan
+       finds the first invalid entry) */
+    FD_PHASE int fd_scan_bits(const fd_problem* p, Py_ssize_t row0, Py_ssize_t n, fd_scratch* s) {
+        const Py_ssize_t D = p->n_features, G8P = (D + 63) / 64 * 8, full = D / 8;
+        const __mmask8 tail = (__mmask8) ((1u << (D % 8)) - 1);
+        const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+        const __m512i kpv = _mm512_set1_epi32((int) p->kp);
+        const __m512i lane16 = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+        const __m128i low4 = _mm_set1_epi8(15);
+        const int f32 = p->f32;
+        unsigned odd = 0;  /* lanes neither 0 nor 1 (NaN included) */
+        Py_ssize_t i, g, q;
+        for (i = 0; i < n; i++) {
+            const double* xd = (const double*) p->X + (row0 + i) * D;
+            const float* xf = (const float*) p->X + (row0 + i) * D;
+            int* off = s->off + i * 2 * G8P;
+            if (row0 + i + FD_BITS_AHEAD < p->n_samples)  /* the row FD_BITS_AHEAD on, to L2 */
+                fd_prefetch((const char*) p->X + (row0 + i + FD_BITS_AHEAD) * D * (f32 ? 4 : 8), D * (f32 ? 4 : 8));
+            for (q = 0; q < G8P; q += 8) {  /* 8 bytes of codes (64 features) in a register */
+                unsigned long long wd = 0;
+                const Py_ssize_t gend = q + 8 < full ? q + 8 : full;
+                __m128i v, lo, hi;
+                __m512i o16;
+                if (f32) {
+                    for (g = q; g < gend; g++) {
+                        const __m512d x = _mm512_cvtps_pd(_mm256_loadu_ps(xf + 8 * g));
+                        const __mmask8 o = _mm512_cmp_pd_mask(x, one, _CMP_EQ_OQ);
+                        const __mmask8 z = _mm512_cmp_pd_mask(x, zero, _CMP_EQ_OQ);
+                        odd |= (unsigned) (unsigned char) ~(o | z);
+                        wd |= (unsigned long long) (unsigned char) o << (8 * (g - q));
+                    }
+                } else {
+                    for (g = q; g < gend; g++) {
+                        const __m512d x = _mm512_loadu_pd(xd + 8 * g);
+                        const __mmask8 o = _mm512_cmp_pd_mask(x, one, _CMP_EQ_OQ);
+                        const __mmask8 z = _mm512_cmp_pd_mask(x, zero, _CMP_EQ_OQ);
+                        odd |= (unsigned) (unsigned char) ~(o | z);
+                        wd |= (unsigned long long) (unsigned char) o << (8 * (g - q));
+                    }
+                }
+                if (tail && full >= q && full < q + 8) {  /* the last, partial group (masked load) */
+                    const __m512d x = f32 ? _mm512_cvtps_pd(_mm256_maskz_loadu_ps(tail, xf + 8 * full))
+                                          : _mm512_maskz_loadu_pd(tail, xd + 8 * full);
+                    const __mmask8 o = _mm512_mask_cmp_pd_mask(tail, x, one, _CMP_EQ_OQ);
+                    const __mmask8 z = _mm512_mask_cmp_pd_mask(tail, x, zero, _CMP_EQ_OQ);
+                    odd |= (unsigned) (tail & (unsigned char) ~(o | z));
+                    wd |= (unsigned long long) (unsigned char) o << (8 * (full - q));
+                }
+                /* the 16 nibbles into offsets (g 16 + nibble) KP */
+                v = _mm_cvtsi64_si128((long long) wd);
+                lo = _mm_and_si128(v, low4);
+                hi = _mm_and_si128(_mm_srli_epi16(v, 4), low4);
+                o16 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi));
+                o16 = _mm512_add_epi32(o16, _mm512_add_epi32(lane16, _mm512_set1_epi32((int) (q * 32))));
+                _mm512_storeu_si512((void*) (off + 2 * q), _mm512_mullo_epi32(o16, kpv));
+            }
+        }
+        return odd != 0;
+    }
+
+    /* bernoulli bit path: lp (n, KP) = cst + (sum of the low nibbles' table vectors + sum
+       of the high nibbles'), 4 rows at a time */
+    FD_PHASE void fd_bits_lp(const fd_problem* p, Py_ssize_t n, fd_scratch* s) {
+        const Py_ssize_t D = p->n_features, KP = p->kp, G4 = 2 * ((D + 7) / 8), G4P = 2 * ((D + 63) / 64 * 8);
+        double* lp = s->lp;
+        Py_ssize_t kv, i, g;
+        for (kv = 0; kv < KP; kv += FD_W) {
+            const fd_v c0 = fd_load(p->cst + kv);
+            const double* lt = s->lpt + kv;
+            for (i = 0; i + 4 <= n; i += 4) {
+                const int *o0 = s->off + i * G4P, *o1 = o0 + G4P, *o2 = o1 + G4P, *o3 = o2 + G4P;
+                fd_v a0 = fd_set1(0.0), a1 = a0, a2 = a0, a3 = a0, h0 = a0, h1 = a0, h2 = a0, h3 = a0;
+                for (g = 0; g < G4; g += 2) {  /* G4 even */
+                    a0 = fd_add(a0, fd_load(lt + o0[g])); h0 = fd_add(h0, fd_load(lt + o0[g + 1]));
+                    a1 = fd_add(a1, fd_load(lt + o1[g])); h1 = fd_add(h1, fd_load(lt + o1[g + 1]));
+                    a2 = fd_add(a2, fd_load(lt + o2[g])); h2 = fd_add(h2, fd_load(lt + o2[g + 1]));
+                    a3 = fd_add(a3, fd_load(lt + o3[g])); h3 = fd_add(h3, fd_load(lt + o3[g + 1]));
+                }
+                fd_store(lp + i * KP + kv, fd_add(c0, fd_add(a0, h0)));
+                fd_store(lp + (i + 1) * KP + kv, fd_add(c0, fd_add(a1, h1)));
+                fd_store(lp + (i + 2) * KP + kv, fd_add(c0, fd_add(a2, h2)));
+                fd_store(lp + (i + 3) * KP + kv, fd_add(c0, fd_add(a3, h3)));
+            }
+            for (; i < n; i++) {
+                const int* o0 = s->off + i * G4P;
+                fd_v a0 = fd_set1(0.0), h0 = a0;
+                for (g = 0; g < G4; g += 2) {
+                    a0 = fd_add(a0, fd_load(lt + o0[g])); h0 = fd_add(h0, fd_load(lt + o0[g + 1]));
+                }
+                fd_store(lp + i * KP + kv, fd_add(c0, fd_add(a0, h0)));
+            }
+        }
+    }
+
+    /* bernoulli bit path statistics of the chunk's w_i r_ik (s->lp): nk as the general
+       path, and n_obs (every entry observed) unless lazy (see fd_slot); the mass per
+       nibble value into s->st */
+    FD_PHASE void fd_bits_stats(const fd_problem* p, Py_ssize_t n, fd_scratch* s, double* acc, int lazy) {
+        const Py_ssize_t D = p->n_features, KP = p->kp, G4 = 2 * ((D + 7) / 8), G4P = 2 * ((D + 63) / 64 * 8);
+        double* nk = acc;
+        double* n_obs = acc + KP + D * KP;
+        Py_ssize_t kv, d, i, g;
+        fd_mass(p, n, s, nk);
+        if (!lazy)
+            for (d = 0; d < D; d++)
+                for (kv = 0; kv < KP; kv += FD_W)
+                    fd_store(n_obs + d * KP + kv, fd_add(fd_load(n_obs + d * KP + kv), fd_load(s->tot + kv)));
+        for (kv = 0; kv < KP; kv += FD_W) {
+            double* st = s->st + kv;
+            for (i = 0; i < n; i++) {
+                const fd_v r = fd_load(s->lp + i * KP + kv);
+                const int* o = s->off + i * G4P;
+                for (g = 0; g < G4; g++) fd_store(st + o[g], fd_add(fd_load(st + o[g]), r));
+            }
+        }
+    }
+
+    /* n_obs[d] = nk for every d (the slot's chunks so far all took the bit path) */
+    static void fd_bits_n_obs(const fd_problem* p, double* acc) {
+        const Py_ssize_t D = p->n_features, KP = p->kp;
+        Py_ssize_t d;
+        for (d = 0; d < D; d++) memcpy(acc + KP + D * KP + d * KP, acc, KP * sizeof(double));
+    }
+
+    /* the slot's end: sum_x[4 g + b] += sum of s->st[g, c] over the c with bit b set */
+    static void fd_bits_reduce(const fd_problem* p, fd_scratch* s, double* sum_x) {
+        const Py_ssize_t D = p->n_features, KP = p->kp;
+        Py_ssize_t d, kv;
+        int c;
+        for (d = 0; d < D; d++) {
+            const double* st = s->st + (d / 4) * 16 * KP;
+            const int b = (int) (d % 4);
+            for (kv = 0; kv < KP; kv += FD_W) {
+                fd_v t = fd_set1(0.0);
+                for (c = 0; c < 16; c++)
+                    if ((c >> b) & 1) t = fd_add(t, fd_load(st + c * KP + kv));
+                fd_store(sum_x + d * KP + kv, fd_add(fd_load(sum_x + d * KP + kv), t));
+            }
+        }
+    }
+    #endif
+
     /* Rows [start, stop) of one slot (start on a block boundary), chunk by chunk in
        order: the statistics into acc (one slot's row: linear [nk, sum_x, n_obs, loglik,
        n], categorical [nk, counts, loglik, n]), or p->out. Returns the flat index of the
@@ -908,11 +1103,35 @@ cdef extern from *:
         Py_ssize_t row0 = start;
         const Py_ssize_t elem = p->f32 ? 4 : 8;
         int* n_missing = s->row_start;  /* categorical: reused for the per-row missing counts */
+    #if defined(FD_BITS)
+        const int bits = FD_USE_BITS(p);
+        /* lazy: every chunk of the slot so far took the bit path, so n_obs[d] (the same
+           additions as nk, from the same zeros) equals nk: it is copied from nk once, when
+           a chunk takes the general path or at the slot's end */
+        int lazy = bits && acc != NULL;
+        if (bits && acc != NULL) memset(s->st, 0, 2 * ((D + 63) / 64 * 8) * 16 * KP * sizeof(double));
+    #endif
         while (row0 < stop) {
             Py_ssize_t block_end = (row0 / bs + 1) * bs, n, bad;
             int has_nan = 0;
             if (block_end > stop) block_end = stop;
             n = block_end - row0 < p->chunk ? block_end - row0 : p->chunk;
+    #if defined(FD_BITS)
+            if (bits && fd_scan_bits(p, row0, n, s) == 0) {
+                fd_linear_row_weights(p, row0, n, 0, s);
+                fd_bits_lp(p, n, s);
+                if (p->out != NULL) {
+                    fd_write_log_prob(p, row0, n, s);
+                } else {
+                    double* ll = acc + tail;
+                    fd_softmax(p, n, s, ll, ll + 1);
+                    fd_bits_stats(p, n, s, acc, lazy);
+                }
+                row0 += n;
+                continue;
+            }
+            if (lazy) { fd_bits_n_obs(p, acc); lazy = 0; }
+    #endif
             bad = categorical ? fd_scan_cat(p, row0, n, s, &has_nan, n_missing) : fd_scan(p, row0, n, s, &has_nan);
             if (bad >= 0) return bad;
             if (row0 + n < stop)  /* the next chunk streams in while this one computes */
@@ -937,6 +1156,10 @@ cdef extern from *:
             }
             row0 += n;
         }
+    #if defined(FD_BITS)
+        if (lazy) fd_bits_n_obs(p, acc);
+        if (bits && acc != NULL) fd_bits_reduce(p, s, acc + KP);
+    #endif
         return -1;
     }
     """
