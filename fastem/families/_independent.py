@@ -200,6 +200,19 @@ class IndependentInit:
 
 
 
+def linear_expected_stats(params, family) -> IndependentStats:
+    """``expected_stats`` of a linear family: every feature observed, ``sum_x`` the
+    weighted means (``params[1]``: the (K, D) probabilities or rates)."""
+    weights = params.weights / params.weights.sum()
+    n_obs = np.repeat(weights[:, np.newaxis], params[1].shape[1], axis=1)
+    return IndependentStats(weights, n_obs * params[1], n_obs, 0.0, 1.0)
+
+
+def linear_n_parameters(params, family) -> int:
+    """``n_parameters`` of a linear family: K x D means and K - 1 free weights."""
+    return params[1].size + params.weights.shape[0] - 1
+
+
 def resp_linear_stats(distribution: str):
     """``resp_stats`` of a linear family: the numpy reference (an initialisation holds the
     (N, K) responsibilities anyway)."""
@@ -218,4 +231,5 @@ def check_weights_init(weights, n_components: int) -> np.ndarray:
 
 
 __all__ = ["CategoricalPass", "Distribution", "IndependentFamily", "IndependentInit", "LinearPass", "PROB_EPS",
-           "RATE_MIN", "check_weights_init", "smoothed_ratio"]
+           "RATE_MIN", "check_weights_init", "linear_expected_stats", "linear_n_parameters", "resp_linear_stats",
+           "smoothed_ratio"]

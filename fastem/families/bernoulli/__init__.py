@@ -37,22 +37,12 @@ def _log_prior(params: BernoulliParams, family) -> float:
     return family.alpha * float(np.sum(np.log(params.probs) + np.log1p(-params.probs)))
 
 
-def _expected_stats(params: BernoulliParams, family) -> IndependentStats:
-    weights = params.weights / params.weights.sum()
-    n_obs = np.repeat(weights[:, np.newaxis], params.probs.shape[1], axis=1)
-    return IndependentStats(weights, n_obs * params.probs, n_obs, 0.0, 1.0)
-
-
 def _sample(params: BernoulliParams, labels: np.ndarray, random_state) -> np.ndarray:
     return (random_state.uniform(size=(labels.shape[0], params.probs.shape[1])) < params.probs[labels]).astype(float)
 
 
-def _n_parameters(params: BernoulliParams, family) -> int:
-    return params.probs.size + params.weights.shape[0] - 1
-
-
-BERNOULLI = ind.Distribution(_chunk_function, _m_step, _log_prior, _expected_stats,
-                             ind.resp_linear_stats("bernoulli"), _sample, _n_parameters)
+BERNOULLI = ind.Distribution(_chunk_function, _m_step, _log_prior, ind.linear_expected_stats,
+                             ind.resp_linear_stats("bernoulli"), _sample, ind.linear_n_parameters)
 
 
 def check_params(weights, probs, n_components: int, n_features: int) -> BernoulliParams:

@@ -35,22 +35,12 @@ def _log_prior(params: PoissonParams, family) -> float:
     return family.alpha * float(np.sum(np.log(params.rates) - params.rates))
 
 
-def _expected_stats(params: PoissonParams, family) -> IndependentStats:
-    weights = params.weights / params.weights.sum()
-    n_obs = np.repeat(weights[:, np.newaxis], params.rates.shape[1], axis=1)
-    return IndependentStats(weights, n_obs * params.rates, n_obs, 0.0, 1.0)
-
-
 def _sample(params: PoissonParams, labels: np.ndarray, random_state) -> np.ndarray:
     return random_state.poisson(params.rates[labels]).astype(float)
 
 
-def _n_parameters(params: PoissonParams, family) -> int:
-    return params.rates.size + params.weights.shape[0] - 1
-
-
-POISSON = ind.Distribution(_chunk_function, _m_step, _log_prior, _expected_stats,
-                           ind.resp_linear_stats("poisson"), _sample, _n_parameters)
+POISSON = ind.Distribution(_chunk_function, _m_step, _log_prior, ind.linear_expected_stats,
+                           ind.resp_linear_stats("poisson"), _sample, ind.linear_n_parameters)
 
 
 def check_params(weights, rates, n_components: int, n_features: int) -> PoissonParams:
