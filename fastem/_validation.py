@@ -102,12 +102,12 @@ def _as_float64(a, name: str, shape: tuple) -> np.ndarray:
     return a
 
 
-def check_weights(weights, n_components: int) -> np.ndarray:
-    w = _as_float64(weights, "weights", (n_components,))
+def check_weights(weights, n_components: int, name: str = "weights") -> np.ndarray:
+    w = _as_float64(weights, name, (n_components,))
     if (w < 0).any() or (w > 1).any():
-        raise ValueError(f"weights must lie in [0, 1], got {w}")
+        raise ValueError(f"{name} must lie in [0, 1], got {w}")
     if not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-6):
-        raise ValueError(f"weights must sum to 1, got sum {w.sum()!r}")
+        raise ValueError(f"{name} must sum to 1, got sum {w.sum()!r}")
     return w
 
 

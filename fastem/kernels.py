@@ -109,8 +109,7 @@ def resolve_backend_name(backend: str, covariance_type: str, n_samples: int | No
         quadratic = n_features**2 if covariance_type in ("full", "tied") else n_features
         if n_samples * n_components * quadratic < AUTO_REFERENCE_BELOW:
             return "numpy"
-    module = get_backend(backend, covariance_type)
-    return next(name for name, path in _BACKEND_MODULES.items() if path == module.__name__)
+    return _name_of(get_backend(backend, covariance_type), _BACKEND_MODULES)
 
 
 def _options(n_threads, block_size) -> dict:
@@ -240,6 +239,11 @@ def _get_module(backend: str, modules: dict):
     return module
 
 
+def _name_of(module, modules: dict) -> str:
+    """The backend name of a loaded backend module."""
+    return next(name for name, path in modules.items() if path == module.__name__)
+
+
 def get_kmeans_backend(backend: str = "auto"):
     """The k-means backend module for ``backend`` ("auto": the first that imports)."""
     return _get_module(backend, _KMEANS_MODULES)
@@ -357,8 +361,7 @@ def resolve_discrete_backend_name(backend: str, n_samples: int | None = None, n_
     component products), else the first compiled backend that imports."""
     if backend == "auto" and n_samples is not None and n_samples * n_features * n_components < AUTO_REFERENCE_BELOW:
         return "numpy"
-    module = get_discrete_backend(backend)
-    return next(name for name, path in _DISCRETE_MODULES.items() if path == module.__name__)
+    return _name_of(get_discrete_backend(backend), _DISCRETE_MODULES)
 
 
 def _check_linear(X, coef, offset, distribution, weights=None):

@@ -284,3 +284,12 @@ def test_same_fit_as_stepmix(measurement):
     np.testing.assert_allclose(ours.probs_, stepmix_peer.fitted_probs(theirs, ours.probs_.shape), rtol=1e-8,
                                atol=1e-12)
     assert ours.lower_bound_ == pytest.approx(theirs.lower_bound_, rel=1e-10)
+
+
+def test_out_of_core_refit_forgets_feature_names():
+    pandas = pytest.importorskip("pandas")
+    X = _fit_data("bernoulli", 60, missing="none")
+    model = BernoulliMixture(2, random_state=0).fit(pandas.DataFrame(X, columns=[f"f{d}" for d in range(6)]))
+    assert list(model.feature_names_in_) == [f"f{d}" for d in range(6)]
+    model.fit(lambda: iter([X[:30], X[30:]]))
+    assert not hasattr(model, "feature_names_in_") and model.n_features_in_ == 6

@@ -198,8 +198,6 @@ class IndependentInit:
         return family.m_step(stats)
 
 
-
-
 def linear_expected_stats(params, family) -> IndependentStats:
     """``expected_stats`` of a linear family: every feature observed, ``sum_x`` the
     weighted means (``params[1]``: the (K, D) probabilities or rates)."""
@@ -220,16 +218,6 @@ def resp_linear_stats(distribution: str):
                                                                                       sample_weight)
 
 
-def check_weights_init(weights, n_components: int) -> np.ndarray:
-    """User-given weights (K,): non-negative, summing to 1 (as scikit-learn checks weights_init)."""
-    weights = np.array(weights, dtype=np.float64)
-    if weights.shape != (n_components,) or not (weights >= 0).all() or not np.isclose(weights.sum(), 1.0,
-                                                                                         rtol=0, atol=1e-6):
-        raise ValueError(f"weights_init must be ({n_components},) non-negative weights summing to 1, "
-                         f"got {weights!r}")
-    return weights
-
-
 __all__ = ["CategoricalPass", "Distribution", "IndependentFamily", "IndependentInit", "LinearPass", "PROB_EPS",
-           "RATE_MIN", "check_weights_init", "linear_expected_stats", "linear_n_parameters", "resp_linear_stats",
+           "RATE_MIN", "linear_expected_stats", "linear_n_parameters", "resp_linear_stats",
            "smoothed_ratio"]

@@ -37,16 +37,8 @@ class FastemMixture(DropInMixin):
             # validated ndarrays (finite, as scikit-learn checks them): no second scan of X
             source = ArraySource(validate_training_data(self, X), sample_weight, finite_checked=True)
         else:  # memmaps, out-of-core and dask arrays, chunk iterators, fastem data sources
-            source = as_source(X, sample_weight, min_samples=2)
-            self.n_features_in_ = source.n_features
-            if hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-        n_samples = source.n_samples
-        if n_samples < self.n_components:
-            raise ValueError(
-                f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
-                f"n_samples = {n_samples}"
-            )
+            source = out_of_core_training_source(self, X, sample_weight)
+        check_enough_samples(source, self.n_components)
         weights = getattr(source, "sample_weight", None)
         if weights is not None and np.count_nonzero(weights) < self.n_components:
             raise ValueError(
@@ -54,6 +46,36 @@ class FastemMixture(DropInMixin):
                 f"n_components = {self.n_components}"
             )
         return source
+
+
+def out_of_core_training_source(estimator, X, sample_weight, allow_nan: bool = False):
+    """The data source of training data that is not validated as an array; sets
+    ``n_features_in_`` and removes a stale ``feature_names_in_``."""
+    source = as_source(X, sample_weight, min_samples=2, allow_nan=allow_nan)
+    estimator.n_features_in_ = source.n_features
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    return source
+
+
+def check_enough_samples(source, n_components: int) -> None:
+    if source.n_samples < n_components:
+        raise ValueError(
+            f"Expected n_samples >= n_components but got n_components = {n_components}, "
+            f"n_samples = {source.n_samples}"
+        )
+
+
+def fitted_source(estimator, X, sample_weight=None, allow_nan: bool = False):
+    """The data source of out-of-core X for a fitted estimator: as many features as it
+    was fitted on (scikit-learn's message otherwise)."""
+    source = as_source(X, sample_weight, allow_nan=allow_nan)
+    if source.n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {source.n_features} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+    return source
 
 
 def in_memory(X) -> bool:

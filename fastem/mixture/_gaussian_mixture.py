@@ -13,7 +13,7 @@ from ..em import run_em
 from ..progress import as_callback
 from .._threads import blas_single_threaded
 from .._validation import check_n_threads
-from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, record_fit, record_online_step
+from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, fitted_source, record_fit, record_online_step
 from ._base import in_memory as _in_memory
 from ._dropin import ModuleFunctions, accelerated
 from ._predict import MixturePredictions
@@ -160,13 +160,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         if _in_memory(X):
             return as_source(validate_data(self, X, dtype=[np.float64, np.float32], reset=False),
                              sample_weight)
-        source = as_source(X, sample_weight)
-        if source.n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {source.n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        return source
+        return fitted_source(self, X, sample_weight)
 
     def _checked_initial_parameters(self, source) -> tuple:
         """weights_init, means_init, precisions_init as float64 (or None), after

@@ -16,13 +16,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import kernels
 from .._threads import blas_single_threaded
-from .._validation import check_n_threads
-from ..data import ArraySource, as_source
+from .._validation import check_n_threads, check_weights
+from ..data import ArraySource
 from ..em import run_em
-from ..families._independent import IndependentFamily, IndependentInit, check_weights_init
+from ..families._independent import IndependentFamily, IndependentInit
 from ..online import OnlineEM
 from ..progress import as_callback
-from ._base import FASTEM_PARAMETER_CONSTRAINTS, in_memory, record_fit, record_online_step
+from ._base import (FASTEM_PARAMETER_CONSTRAINTS, check_enough_samples, fitted_source, in_memory,
+                    out_of_core_training_source, record_fit, record_online_step)
 from ._predict import MixturePredictions
 
 
@@ -75,11 +76,8 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
             source = ArraySource(X, sample_weight, finite_checked=True)  # validate_data scanned X
         else:
             self._check_out_of_core()
-            source = as_source(X, sample_weight, min_samples=2, allow_nan=True)
-            self.n_features_in_ = source.n_features
-        if source.n_samples < self.n_components:
-            raise ValueError(f"Expected n_samples >= n_components but got n_components = {self.n_components}, "
-                             f"n_samples = {source.n_samples}")
+            source = out_of_core_training_source(self, X, sample_weight, allow_nan=True)
+        check_enough_samples(source, self.n_components)
         return source
 
     def _family(self, init: IndependentInit | None) -> IndependentFamily:
@@ -91,7 +89,8 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
         mixture's numbers of categories)."""
 
     def _initial_parameters(self, n_features: int) -> IndependentInit:
-        weights = None if self.weights_init is None else check_weights_init(self.weights_init, self.n_components)
+        weights = None if self.weights_init is None else check_weights(self.weights_init, self.n_components,
+                                                                       "weights_init")
         table = getattr(self, f"{self._table_name}_init")
         params = None
         if table is not None:
@@ -143,11 +142,7 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
         if self._in_memory(X):
             return ArraySource(self._prepare(self._validate_predict_data(X)), sample_weight, finite_checked=True)
         self._check_out_of_core()
-        source = as_source(X, sample_weight, allow_nan=True)
-        if source.n_features != self.n_features_in_:
-            raise ValueError(f"X has {source.n_features} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input.")
-        return source
+        return fitted_source(self, X, sample_weight, allow_nan=True)
 
     # ------------------------------------------------------------ parameters
 

@@ -12,8 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .. import kernels
 from .._validation import check_sample_weight
-from ..data import as_source
-from ._base import in_memory
+from ._base import fitted_source, in_memory
 
 
 class MixturePredictions:
@@ -29,13 +28,7 @@ class MixturePredictions:
         if in_memory(X):
             yield self._weighted_log_prob(self._validate_predict_data(X)), None
             return
-        source = as_source(X, allow_nan=self._allow_nan)
-        if source.n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {source.n_features} features, but {type(self).__name__} is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        for chunk, chunk_weight in source.iter_chunks():
+        for chunk, chunk_weight in fitted_source(self, X, allow_nan=self._allow_nan).iter_chunks():
             yield self._weighted_log_prob(chunk), chunk_weight
 
     def score_samples(self, X) -> np.ndarray:

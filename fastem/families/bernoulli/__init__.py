@@ -46,8 +46,8 @@ BERNOULLI = ind.Distribution(_chunk_function, _m_step, _log_prior, ind.linear_ex
 
 
 def check_params(weights, probs, n_components: int, n_features: int) -> BernoulliParams:
-    """User-given parameters: weights (K,) summing to 1, probs (K, D) in (0, 1)."""
-    weights, probs = ind.check_weights_init(weights, n_components), np.array(probs, dtype=np.float64)
+    """User-given parameters: probs (K, D) in (0, 1), with validated weights (K,)."""
+    probs = np.array(probs, dtype=np.float64)
     if probs.shape != (n_components, n_features) or not ((probs > 0) & (probs < 1)).all():
         raise ValueError(f"probs_init must be ({n_components}, {n_features}) probabilities strictly between 0 "
                          f"and 1, got shape {probs.shape}")

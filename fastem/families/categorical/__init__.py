@@ -72,9 +72,10 @@ CATEGORICAL = ind.Distribution(_chunk_function, _m_step, _log_prior, _expected_s
 
 
 def check_params(weights, probs, n_categories: np.ndarray, n_components: int) -> CategoricalParams:
-    """User-given parameters: weights (K,) summing to 1, probs (K, D, C >= max n_categories)
-    positive for each feature's categories, summing to 1 over them (cells past them ignored)."""
-    weights, probs = ind.check_weights_init(weights, n_components), np.array(probs, dtype=np.float64)
+    """User-given parameters: probs (K, D, C >= max n_categories) positive for each
+    feature's categories, summing to 1 over them (cells past them ignored), with validated
+    weights (K,)."""
+    probs = np.array(probs, dtype=np.float64)
     n_features, n_cells = n_categories.shape[0], int(n_categories.max())
     if probs.ndim != 3 or probs.shape[:2] != (n_components, n_features) or probs.shape[2] < n_cells:
         raise ValueError(f"probs_init must have shape ({n_components}, {n_features}, >= {n_cells}), "

@@ -44,8 +44,8 @@ POISSON = ind.Distribution(_chunk_function, _m_step, _log_prior, ind.linear_expe
 
 
 def check_params(weights, rates, n_components: int, n_features: int) -> PoissonParams:
-    """User-given parameters: weights (K,) summing to 1, rates (K, D) positive and finite."""
-    weights, rates = ind.check_weights_init(weights, n_components), np.array(rates, dtype=np.float64)
+    """User-given parameters: rates (K, D) positive and finite, with validated weights (K,)."""
+    rates = np.array(rates, dtype=np.float64)
     if rates.shape != (n_components, n_features) or not (np.isfinite(rates) & (rates > 0)).all():
         raise ValueError(f"rates_init must be ({n_components}, {n_features}) positive finite rates, "
                          f"got shape {rates.shape}")
