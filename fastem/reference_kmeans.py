@@ -112,7 +112,8 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, ma
     centre. A row keeps its label when ``upper + drift[label] + margin <
     max(lower - max_drift, half_gap[label])``: ``margin`` covers the bounds' rounding
     (relative to the scale of the distances plus ``max_drift``), so a bound never
-    decides a near-tie. Returns the changes of the statistics (rows moving in minus
+    decides a near-tie. Every other row is scanned over all K centres, which refreshes
+    both of its bounds. Returns the changes of the statistics (rows moving in minus
     rows moving out) and NaN inertia.
     """
     n_components = centers.shape[0]
@@ -126,15 +127,7 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, ma
         own = np.maximum(old, 0)
         up, low = upper[rows], lower[rows]
         bound = np.where(known, np.maximum(low - max_drift, half_gap[own]), -np.inf)
-        open_ = ~(up + drift[own] + margin < bound)
-        # tighten the upper bound to the exact distance before scanning all centres
-        z_open = _centred(X, x_mean, slice(rows.start, rows.stop))[open_]
-        idx = np.flatnonzero(open_)
-        tight = known[idx]
-        exact = np.sqrt(((z_open - centers[own[idx]]) ** 2).sum(axis=1))
-        settled = tight & (exact + margin < bound[idx])
-        up[idx[settled]] = exact[settled] - drift[own[idx[settled]]]
-        scan = idx[~settled]
+        scan = np.flatnonzero(~(up + drift[own] + margin < bound))
         new = old.copy()
         if scan.size:
             z = _centred(X, x_mean, slice(rows.start, rows.stop))[scan]

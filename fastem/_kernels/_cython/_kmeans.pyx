@@ -139,24 +139,6 @@ cdef extern from *:
         }
     }
 
-    /* One row's squared distance to centre k, for Hamerly's bounds only (never for a
-       label): four partial sums, so that the additions do not wait on each other. */
-    static inline double fastem_sq_distance_to(const double* z, const double* ct, Py_ssize_t D, Py_ssize_t K,
-                                               Py_ssize_t k) {
-        double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0, e;
-        Py_ssize_t d = 0;
-        for (; d + 4 <= D; d += 4) {
-            e = z[d] - ct[d * K + k]; s0 += e * e;
-            e = z[d + 1] - ct[(d + 1) * K + k]; s1 += e * e;
-            e = z[d + 2] - ct[(d + 2) * K + k]; s2 += e * e;
-            e = z[d + 3] - ct[(d + 3) * K + k]; s3 += e * e;
-        }
-        for (; d < D; d++) {
-            e = z[d] - ct[d * K + k]; s0 += e * e;
-        }
-        return (s0 + s1) + (s2 + s3);
-    }
-
     /* Ask for the cache lines of n_bytes at p ahead of their use. */
     static inline void fastem_prefetch(const void* p, Py_ssize_t n_bytes) {
         for (Py_ssize_t b = 0; b < n_bytes; b += 64) __builtin_prefetch((const char*) p + b);
@@ -347,6 +329,24 @@ cdef extern from *:
     #undef FASTEM_CLOSEST
     }
 
+    /* The nearest of K centres (the first minimum of d2 (K,)) and the runner-up's
+       distance (the smallest over the other centres; inf when K = 1). Selects, not
+       branches: on overlapping clusters a branch per centre mispredicted about once a
+       row, which cost more than the row's distances. */
+    FASTEM_ALWAYS_INLINE Py_ssize_t fastem_nearest(const double* restrict d2, Py_ssize_t K, double* second) {
+        double m1 = d2[0], m2 = __builtin_inf();
+        Py_ssize_t best = 0;
+        for (Py_ssize_t k = 1; k < K; k++) {
+            const double v = d2[k];
+            const int closer = v < m1;
+            m2 = closer ? m1 : (v < m2 ? v : m2);
+            m1 = closer ? v : m1;
+            best = closer ? k : best;
+        }
+        *second = m2;
+        return best;
+    }
+
     /* ---- assign: labels, and the statistics of the new assignment, over rows [start, stop) */
     FASTEM_ALWAYS_INLINE void fastem_assign_group(const double* restrict z, Py_ssize_t D, const double* restrict d2,
                                                   Py_ssize_t K, Py_ssize_t i0, Py_ssize_t n,
@@ -357,12 +357,10 @@ cdef extern from *:
             const double* dr = d2 + r * K;
             const double* zr = z + r * D;
             const Py_ssize_t i = i0 + r;
-            Py_ssize_t best = 0, k, d;
-            double bv = dr[0];
-            for (k = 1; k < K; k++) {  /* the first minimum */
-                const double v = dr[k];
-                if (v < bv) { bv = v; best = k; }
-            }
+            double second;
+            const Py_ssize_t best = fastem_nearest(dr, K, &second);
+            const double bv = dr[best];
+            Py_ssize_t d;
             *n_changed += labels[i] != best;
             labels[i] = (int) best;
             double* sx = sum_x + best * D;
@@ -421,10 +419,9 @@ cdef extern from *:
     enum: CHUNK "FASTEM_CHUNK"
     void _prefetch "fastem_prefetch"(const void* p, Py_ssize_t n_bytes) noexcept nogil
     void _axpy "fastem_axpy"(double* y, double a, const double* x, Py_ssize_t n) noexcept nogil
+    Py_ssize_t _nearest_centre "fastem_nearest"(const double* d2, Py_ssize_t K, double* second) noexcept nogil
     void _sq_distances "fastem_sq_distances4"(const double* z, Py_ssize_t D, const double* centers_t, Py_ssize_t K,
                                               double* d2) noexcept nogil
-    double _sq_distance_to "fastem_sq_distance_to"(const double* z, const double* centers_t, Py_ssize_t D,
-                                                   Py_ssize_t K, Py_ssize_t k) noexcept nogil
     void _pots_range "fastem_pots_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
                                          const double* candidates_t, Py_ssize_t L, Py_ssize_t start, Py_ssize_t stop,
                                          const double* closest, const double* w, double* out, Py_ssize_t N,
@@ -447,14 +444,6 @@ cdef inline Py_ssize_t _is_open(int old, double upper, double lower, const doubl
     cdef double low = lower - max_drift
     cdef double bound = low if low > half_gap[k] else half_gap[k]
     return (old < 0) | (not (upper + drift[k] + margin < bound))
-
-
-cdef inline Py_ssize_t _argmin(const double* d2, Py_ssize_t K) noexcept nogil:
-    cdef Py_ssize_t k, best = 0
-    for k in range(1, K):
-        if d2[k] < d2[best]:
-            best = k
-    return best
 
 
 cdef inline void _fold(double* nk, long long* members, double* sum_x, Py_ssize_t k, const double* z,
@@ -521,12 +510,8 @@ cdef inline void _nearest(const Problem* p, const double* z, const double* d2, P
                           long long* members, double* sum_x, long long* n_changed) noexcept nogil:
     """Row i's nearest centre from its distances d2 (K,): label, both bounds (stored
     relative to the drifts), and the change of the statistics when the label changed."""
-    cdef Py_ssize_t K = p.n_centers, k = _argmin(d2, K), j, old = labels[i]
-    cdef double second = INFINITY
-    cdef double w
-    for j in range(K):
-        if j != k and d2[j] < second:
-            second = d2[j]
+    cdef double second, w
+    cdef Py_ssize_t k = _nearest_centre(d2, p.n_centers, &second), old = labels[i]
     upper[i] = sqrt(d2[k]) - drift[k]
     lower[i] = sqrt(second) + max_drift
     if k != old:
@@ -582,9 +567,13 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
     statistics.
 
     Rows go CHUNK at a time: first the bounds alone pick the open rows (branch-free, a
-    settled row is only read) and prefetch their x, then the open rows are centred and
-    tightened while their lines arrive, and those still open are queued, ROWS at a time,
-    for the full scan: the misses on x overlap instead of stalling one by one."""
+    settled row is only read) and prefetch their x, then the open rows are centred as
+    their lines arrive and queued, ROWS at a time, for the scan of all K centres: the
+    misses on x overlap instead of stalling one by one. An open row is scanned at once,
+    not first tightened to its own centre (Hamerly's second test): that refreshes its
+    lower bound too, and on overlapping clusters a row settled by the tighter upper bound
+    alone was open again in the next iteration (measured, 1e6 x 16 noise, K = 8: 30 % of
+    the rows open with that test, 15 % without it, 1.55x faster in all)."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, centers_t, sample_weight, block_size, nk.shape[0], x_mean.shape[0])
     _check_stats(&p, nk, members, sum_x, n_changed)
@@ -593,12 +582,10 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
         raise ValueError("labels, upper and lower must have shape (n_samples,)")
     if half_gap.shape[0] != K or drift.shape[0] != K:
         raise ValueError("half_gap and drift must have shape (n_centers,)")
-    cdef Py_ssize_t slot, g, i, j, r, start, stop, c0, c1, old, n_open, n_queued
+    cdef Py_ssize_t slot, g, i, j, r, start, stop, c0, c1, n_open, n_queued
     cdef double* work
     cdef Py_ssize_t* queue
     cdef Py_ssize_t* open_rows
-    cdef double* z
-    cdef double bound, up
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
@@ -625,17 +612,7 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                     for j in range(n_open + 1):
                         if j < n_open:
                             i = open_rows[j]
-                            old = labels[i]
-                            z = work + n_queued * D
-                            _centre_row(&X[i, 0], &x_mean[0], D, z)
-                            if old >= 0:
-                                up = sqrt(_sq_distance_to(z, p.centers_t, D, K, old))
-                                bound = lower[i] - max_drift
-                                if bound < half_gap[old]:
-                                    bound = half_gap[old]
-                                if up + margin < bound:
-                                    upper[i] = up - drift[old]
-                                    continue
+                            _centre_row(&X[i, 0], &x_mean[0], D, work + n_queued * D)
                             queue[n_queued] = i
                             n_queued = n_queued + 1
                         # scan a full queue, and what is left at the end of the slot
