@@ -19,6 +19,7 @@ from fastem import kernels
 from fastem.cluster import kmeans, kmeans_plusplus
 from fastem.cluster import _seeding
 from fastem.cluster._kmeans import feature_moments
+from fastem.cluster._seeding import SEARCH_BLOCK, _search_cumsum
 from fastem.cluster._lloyd import _half_gaps
 
 BLOCK = 16
@@ -261,10 +262,27 @@ def test_kernels_reject_inconsistent_state():
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_feature_moments_match_numpy_far_from_the_origin(dtype):
+def test_feature_moments_match_numpy_far_from_the_origin(backend, dtype):
     # one pass, shifted by a row: no cancellation at offset 1e6 with spread 0.1
     X = (np.random.default_rng(0).normal(size=(150_000, 3)) * 0.1 + 1e6).astype(dtype)
-    mean, variances = feature_moments(X)
+    mean, mean_variance = feature_moments(X, backend=backend)
     exact_mean = np.array([math.fsum(column) for column in X.astype(np.float64).T]) / X.shape[0]
     np.testing.assert_allclose(mean, exact_mean, rtol=0, atol=1e-12 * 0.1)
-    np.testing.assert_allclose(variances, ((X - exact_mean) ** 2).mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(mean_variance, ((X - exact_mean) ** 2).mean(axis=0).mean(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("n_samples", [1, SEARCH_BLOCK - 1, SEARCH_BLOCK, 3 * SEARCH_BLOCK + 5])
+def test_search_cumsum_is_searchsorted_on_the_cumulative_sum(side, n_samples):
+    rng = np.random.default_rng(n_samples)
+    values = rng.exponential(size=n_samples) ** 3
+    values[: n_samples // 2 : 7] = 0.0  # rows already chosen as centres have weight 0
+    ends = np.arange(SEARCH_BLOCK - 1, n_samples - 1, SEARCH_BLOCK)
+    values[np.concatenate([ends - 1, ends, ends + 1])] += 1.0  # no plateau (a tie) at a block's end
+    cumulative = np.cumsum(values)
+    # random targets, targets halfway between the running sums either side of every block's
+    # end, zero and beyond the total (a target on a running sum is a tie to rounding)
+    halfway = np.concatenate([(cumulative[ends - 1] + cumulative[ends]) / 2, (cumulative[ends] + cumulative[ends + 1]) / 2])
+    targets = np.concatenate([rng.uniform(size=50) * cumulative[-1], halfway, [0.0, 2 * cumulative[-1]]])
+    expected = np.minimum(np.searchsorted(cumulative, targets, side), n_samples - 1)
+    np.testing.assert_array_equal(_search_cumsum(values, targets, side), expected)

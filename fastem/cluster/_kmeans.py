@@ -18,13 +18,11 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from .. import kernels
+from .._threads import effective_n_threads
 from .._validation import check_sample_weight, check_X
 from ._lloyd import lloyd
 from ._seeding import kmeans_plusplus
-
-#: rows at a time for the feature moments (no (N, D) temporary)
-_MOMENT_BLOCK_ROWS = 65536
-
 
 class KMeansFit(NamedTuple):
     """labels (N,) int32, cluster_centers (K, D) float64, inertia (NaN when not
@@ -62,12 +60,12 @@ def fit_kmeans(X: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
                backend: str, n_threads: int | None) -> KMeansFit:
     """:func:`kmeans` on validated input (X C-contiguous finite float32/float64,
     sample_weight float64 or None)."""
-    mean, variances = feature_moments(X)
+    mean, mean_variance = feature_moments(X, backend=backend, n_threads=n_threads)
     x_mean = mean.astype(X.dtype)  # the centre scikit-learn subtracts (X.mean(axis=0), to rounding)
     centers, _ = kmeans_plusplus(X, x_mean, n_clusters, sample_weight, random_state, backend=backend,
                                  n_threads=n_threads)
     # scikit-learn's _tolerance: tol times the mean of the feature variances
-    result = lloyd(X, x_mean, sample_weight, centers, max_iter=max_iter, tol=float(np.mean(variances) * tol),
+    result = lloyd(X, x_mean, sample_weight, centers, max_iter=max_iter, tol=mean_variance * tol,
                    compute_inertia=compute_inertia, backend=backend, n_threads=n_threads)
     distinct = np.count_nonzero(np.bincount(result.labels, minlength=n_clusters))
     if distinct < n_clusters:
@@ -83,20 +81,20 @@ def fit_kmeans(X: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
     return KMeansFit(result.labels, result.centers + x_mean, result.inertia, result.n_iter, label_means)
 
 
-def feature_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(D,) float64 mean and (biased) variance of every feature in one pass over X.
+def feature_moments(X: np.ndarray, *, backend: str = "auto", n_threads: int | None = None) -> tuple[np.ndarray, float]:
+    """(D,) float64 mean of the features and the mean of their (biased) variances, the
+    two moments scikit-learn's KMeans takes of X (unweighted, whatever the sample
+    weights), in one compiled pass over X.
 
-    Sums of ``x - x_0`` and their squares, blocks of rows at a time, as matrix-vector
-    products: numpy's column reductions (``X.mean(axis=0)``) run at a third of the read
-    bandwidth, and two of them (mean, then variance) were a large part of a fast
-    initialisation. Shifting by the first row keeps the one-pass variance free of
-    cancellation for data far from the origin (the shift is a sample, not the mean)."""
-    n_samples = X.shape[0]
-    shift = X[0].astype(np.float64)
-    sums, squares = np.zeros(X.shape[1]), np.zeros(X.shape[1])
-    for start in range(0, n_samples, _MOMENT_BLOCK_ROWS):
-        centred = X[start:start + _MOMENT_BLOCK_ROWS] - shift
-        sums += np.ones(centred.shape[0]) @ centred
-        squares += np.einsum("ij,ij->j", centred, centred)
-    offset = sums / n_samples
-    return shift + offset, np.maximum(squares / n_samples - offset**2, 0.0)
+    The pass is the assignment to one centre at the first row: it sums the rows
+    ``x - x_0`` and their squared norms (the inertia) in float64, and the mean of the
+    variances is the trace of the covariance over D. Shifting by a row keeps the one-pass
+    moments free of cancellation for data far from the origin. (numpy's column
+    reductions ran at a third of the read bandwidth, single-threaded.)"""
+    n_samples, n_features = X.shape
+    module = kernels.get_kmeans_backend(backend)
+    labels = np.zeros(n_samples, dtype=np.int32)
+    one = module.kmeans_assign(X, X[0].copy(), None, np.zeros((1, n_features)), labels,
+                               n_threads=effective_n_threads(n_threads), block_size=kernels.DEFAULT_BLOCK_SIZE)
+    offset = one.sum_x[0] / n_samples
+    return X[0] + offset, max(one.inertia / n_samples - float(offset @ offset), 0.0) / n_features

@@ -20,6 +20,8 @@ from .._threads import effective_n_threads
 NEW_CLOSEST_MAX_FRACTION = 0.25
 #: ... and at most this many bytes
 NEW_CLOSEST_MAX_BYTES = 256 * 2**20
+#: values per block of the cumulative sums that pick the candidates
+SEARCH_BLOCK = 4096
 
 
 def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
@@ -34,8 +36,11 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     weights = np.ones(n_samples, dtype=X.dtype) if sample_weight is None else sample_weight.astype(X.dtype)
-    # scikit-learn's first draw, with its probabilities in X's dtype
-    first = random_state.choice(n_samples, p=weights / weights.sum())
+    # scikit-learn's first draw, random_state.choice(n_samples, p=weights / weights.sum())
+    # with its probabilities in X's dtype: numpy draws one uniform and takes the first
+    # row whose cumulative probability, divided by their sum, exceeds it
+    probabilities = (weights / weights.sum()).astype(np.float64)
+    first = int(_search_cumsum(probabilities, random_state.random_sample() * probabilities.sum(), "right"))
     indices = np.full(n_clusters, -1, dtype=np.int64)
     indices[0] = first
     closest_sq = np.full(n_samples, np.inf)
@@ -44,15 +49,13 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
     kept = n_local_trials * n_samples * 8
     new_closest = (np.empty((n_local_trials, n_samples))
                    if kept <= min(NEW_CLOSEST_MAX_FRACTION * X.nbytes, NEW_CLOSEST_MAX_BYTES) else None)
-    cumulative = np.empty(n_samples)
+    weighted_sq = None if sample_weight is None else np.empty(n_samples)
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * potential
         if sample_weight is None:  # weights of one: the products are closest_sq itself
-            np.cumsum(closest_sq, out=cumulative)
+            candidate_ids = _search_cumsum(closest_sq, rand_vals, "left")
         else:
-            np.multiply(closest_sq, weights, out=cumulative)
-            np.cumsum(cumulative, out=cumulative)
-        candidate_ids = np.minimum(np.searchsorted(cumulative, rand_vals), n_samples - 1)
+            candidate_ids = _search_cumsum(np.multiply(closest_sq, weights, out=weighted_sq), rand_vals, "left")
         pots = module.kmeans_plusplus_pots(X, x_mean, sample_weight, closest_sq,
                                            _centred(X, x_mean, candidate_ids), new_closest, **options)
         best = int(np.argmin(pots))
@@ -65,6 +68,26 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
         else:
             np.copyto(closest_sq, new_closest[best])
     return _centred(X, x_mean, indices), indices
+
+
+def _search_cumsum(values: np.ndarray, targets, side: str) -> np.ndarray:
+    """``np.searchsorted(np.cumsum(values), targets, side)`` clipped to the last row, for
+    values (N,) float64 >= 0, without the cumulative sum of all N values (a sequential
+    pass at a quarter of the read bandwidth, once per centre): the sums of blocks of
+    :data:`SEARCH_BLOCK` values locate each target's block, and only that block is
+    summed row by row. The running sums differ from ``np.cumsum``'s in the last bits, so
+    a target within rounding of a running sum can land one row over (a tie)."""
+    n_samples = values.shape[0]
+    block_ends = np.cumsum(np.add.reduceat(values, np.arange(0, n_samples, SEARCH_BLOCK)))
+    targets = np.asarray(targets, dtype=np.float64)
+    blocks = np.minimum(np.searchsorted(block_ends, targets, side), block_ends.shape[0] - 1)
+    found = np.empty(targets.shape, dtype=np.int64)
+    for at, (target, block) in enumerate(zip(targets.flat, blocks.flat)):
+        start = block * SEARCH_BLOCK
+        running = np.cumsum(values[start:start + SEARCH_BLOCK])
+        running += block_ends[block - 1] if block > 0 else 0.0
+        found.flat[at] = start + np.searchsorted(running, target, side)
+    return np.minimum(found, n_samples - 1)
 
 
 def _centred(X: np.ndarray, x_mean: np.ndarray, rows) -> np.ndarray:
