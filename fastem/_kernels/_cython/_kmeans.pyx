@@ -21,6 +21,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport INFINITY, sqrt
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memcpy, memset
 
 
 cdef struct Problem:
@@ -584,20 +585,31 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
         raise ValueError("half_gap and drift must have shape (n_centers,)")
     cdef Py_ssize_t slot, g, i, j, r, start, stop, c0, c1, n_open, n_queued
     cdef double* work
+    cdef double* sums
+    cdef long long* counts
     cdef Py_ssize_t* queue
     cdef Py_ssize_t* open_rows
     cdef int failed = 0
     cdef int* failed_p = &failed  # a write to a shared variable in a parallel block goes through a pointer
     with nogil, parallel(num_threads=n_threads):
         work = _scratch(D, K)
+        # the slot's changes of nk and sum_x (K + K * D), of members and n_changed (K + 1),
+        # gathered in this thread's memory and stored once per slot: neighbouring slots'
+        # rows of the outputs share cache lines (n_changed: 8 slots to a line), and
+        # writing them row by row (every row changes in the first iteration) would bounce
+        # those lines between the cores
+        sums = <double*> malloc((K + K * D) * sizeof(double))
+        counts = <long long*> malloc((K + 1) * sizeof(long long))
         queue = <Py_ssize_t*> malloc(ROWS * sizeof(Py_ssize_t))
         open_rows = <Py_ssize_t*> malloc(CHUNK * sizeof(Py_ssize_t))
-        if work == NULL or queue == NULL or open_rows == NULL:
+        if work == NULL or sums == NULL or counts == NULL or queue == NULL or open_rows == NULL:
             failed_p[0] = 1
         for slot in prange(p.n_slots, schedule="dynamic"):
-            if work != NULL and queue != NULL and open_rows != NULL:
+            if work != NULL and sums != NULL and counts != NULL and queue != NULL and open_rows != NULL:
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
+                memset(sums, 0, (K + K * D) * sizeof(double))
+                memset(counts, 0, (K + 1) * sizeof(long long))
                 n_queued = 0
                 for g in range((stop - start + CHUNK - 1) // CHUNK):
                     c0 = start + g * CHUNK
@@ -620,10 +632,16 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                             _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
                             for r in range(n_queued):
                                 _nearest(&p, work + r * D, work + ROWS * D + r * K, queue[r], &labels[0],
-                                         &upper[0], &lower[0], &drift[0], max_drift, &nk[slot, 0],
-                                         &members[slot, 0], &sum_x[slot, 0], &n_changed[slot])
+                                         &upper[0], &lower[0], &drift[0], max_drift, sums, counts, sums + K,
+                                         counts + K)
                             n_queued = 0
+                memcpy(&nk[slot, 0], sums, K * sizeof(double))
+                memcpy(&sum_x[slot, 0], sums + K, K * D * sizeof(double))
+                memcpy(&members[slot, 0], counts, K * sizeof(long long))
+                n_changed[slot] = counts[K]
         free(work)
+        free(sums)
+        free(counts)
         free(queue)
         free(open_rows)
     if failed:
