@@ -17,10 +17,17 @@ def check_covariance_type(covariance_type: str) -> str:
     return covariance_type
 
 
+#: arrays up to this size are tested elementwise (see :func:`is_finite`)
+SMALL_ARRAY_SIZE = 4096
+
+
 def is_finite(a: np.ndarray) -> bool:
     """Whether every entry is finite. One streaming sum decides in the usual case (it is
     finite only if every entry is); only a non-finite sum, from a bad entry or an
-    overflow, pays for the full elementwise scan."""
+    overflow, pays for the full elementwise scan. A small array is scanned at once: the
+    context that silences the sum's overflow warning costs more than the scan."""
+    if a.size <= SMALL_ARRAY_SIZE:
+        return bool(np.isfinite(a).all())
     with np.errstate(over="ignore", invalid="ignore"):
         return bool(np.isfinite(np.sum(a)) or np.isfinite(a).all())
 

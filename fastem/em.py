@@ -13,9 +13,12 @@ family (:class:`fastem.mixture.GaussianMixture`).
 """
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache, partial
 from time import time
 from typing import Any, Callable, Protocol
 
@@ -94,10 +97,15 @@ def _debug() -> bool:
     return os.environ.get("FASTEM_DEBUG", "") not in ("", "0")
 
 
+@lru_cache(maxsize=None)
+def _rounding_rtol(dtype) -> float:
+    return max(ROUNDING_RTOL, 1000 * float(np.finfo(dtype).eps))
+
+
 def check_monotone(previous: float, current: float, slack: float, n_iter: int, dtype=np.float64) -> None:
     """Warn (raise under ``FASTEM_DEBUG=1``) when the bound fell by more than ``slack``
     plus rounding: EM never decreases the likelihood, so this is a bug."""
-    rtol = max(ROUNDING_RTOL, 1000 * np.finfo(dtype).eps)
+    rtol = _rounding_rtol(dtype)
     allowed = slack + rtol * max(abs(previous), abs(current), 1.0)
     if current < previous - allowed:
         message = (
@@ -140,13 +148,50 @@ class _Verbose:
                   f"lower bound {lower_bound:.5f}.")
 
 
-def _lower_bound(family: ModelFamily, stats, params, new_params) -> tuple[float, float]:
-    """The iteration's bound and the slack of the next: the family's ``lower_bound`` hook
-    where it has one, else the log-likelihood of ``params`` per unit weight."""
+#: RandomState objects between fits, re-seeded by the next (see :class:`seeded_random_state`)
+_spare_random_states: list[np.random.RandomState] = []
+
+
+class seeded_random_state:
+    """Context manager: ``check_random_state(random_state)`` for the length of one fit.
+
+    An int seed re-seeds a spare RandomState rather than building one: ``RandomState(seed)``
+    first seeds a new MT19937 from OS entropy (about 0.1 ms, as much as a tiny fit) and then
+    overwrites that state with the legacy seeding, which ``seed(seed)`` does alone, so the
+    draws are the same. A spare is off the list while a fit uses it (``list.pop`` and
+    ``append`` are atomic), so nested and concurrent fits each have their own.
+    """
+
+    def __init__(self, random_state):
+        self.random_state = random_state
+        self.spare = None
+
+    def __enter__(self) -> np.random.RandomState:
+        if not isinstance(self.random_state, numbers.Integral):
+            return check_random_state(self.random_state)
+        try:
+            spare = _spare_random_states.pop()
+        except IndexError:  # the first fit, or every spare in use
+            spare = np.random.RandomState()
+        spare.seed(self.random_state)  # a seed out of range raises as RandomState(seed) does
+        self.spare = spare
+        return spare
+
+    def __exit__(self, *exc_info) -> None:
+        if self.spare is not None:
+            _spare_random_states.append(self.spare)
+
+
+def _lower_bound(family: ModelFamily, stats, params, new_params) -> tuple[float, Callable[[], float]]:
+    """The iteration's bound, and the slack of the next as a function: the family's
+    ``lower_bound`` hook where it has one, else the log-likelihood of ``params`` per unit
+    weight and ``lower_bound_slack(params)``, computed only if the next bound falls (it
+    costs as much as a small M-step, and EM's bound rarely falls)."""
     hook = getattr(family, "lower_bound", None)
     if hook is not None:
-        return hook(stats, params, new_params)
-    return stats.loglik / stats.n, family.lower_bound_slack(params)
+        bound, slack = hook(stats, params, new_params)
+        return bound, lambda: slack
+    return stats.loglik / stats.n, partial(family.lower_bound_slack, params)
 
 
 def _run_once(family: ModelFamily, source, params, lower_bound: float, *, tol: float, max_iter: int,
@@ -154,20 +199,19 @@ def _run_once(family: ModelFamily, source, params, lower_bound: float, *, tol: f
     """One restart from ``params``; ``lower_bound`` is the previous bound (``-inf`` fresh)."""
     lower_bounds: list[float] = []
     converged = False
-    slack = 0.0
     dtype = getattr(source, "dtype", np.float64)
     for n_iter in range(1, max_iter + 1):
         previous = lower_bound
         stats = family.stats(source, params)
-        if np.isnan(stats.loglik / stats.n):
+        if math.isnan(stats.loglik / stats.n):
             raise ValueError(
                 f"the EM lower bound is NaN at iteration {n_iter}; check the data and "
                 "initial parameters for extreme values, or scale the data"
             )
         new_params = family.m_step(stats)
         lower_bound, next_slack = _lower_bound(family, stats, params, new_params)
-        if lower_bounds:
-            check_monotone(previous, lower_bound, slack, n_iter, dtype)
+        if lower_bounds and lower_bound < previous:  # else check_monotone has nothing to say
+            check_monotone(previous, lower_bound, slack(), n_iter, dtype)
         slack, params = next_slack, new_params
         lower_bounds.append(lower_bound)
         change = lower_bound - previous
@@ -192,24 +236,24 @@ def run_em(family: ModelFamily, source, *, tol: float = 1e-3, max_iter: int = 10
     ``-inf``, as scikit-learn does). Warns ``ConvergenceWarning`` when the best restart
     did not converge (``max_iter > 0``).
     """
-    random_state = check_random_state(random_state)
     log = _Verbose(verbose, verbose_interval)
     n_init = 1 if start is not None else n_init
     best = None
-    for init in range(n_init):
-        log.init_begin(init)
-        if start is None:
-            params, lower_bound = family.initialize(source, random_state), -np.inf
-        else:
-            params, lower_bound = start
-        if max_iter == 0:
-            best = EMResult(params, -np.inf)
-            continue
-        result = _run_once(family, source, params, lower_bound, tol=tol, max_iter=max_iter, init=init,
-                           n_init=n_init, log=log, callback=callback)
-        # scikit-learn's rule: the first restart, then any with a strictly larger bound
-        if best is None or result.lower_bound > best.lower_bound or best.lower_bound == -np.inf:
-            best = result
+    with seeded_random_state(random_state) as random_state:
+        for init in range(n_init):
+            log.init_begin(init)
+            if start is None:
+                params, lower_bound = family.initialize(source, random_state), -np.inf
+            else:
+                params, lower_bound = start
+            if max_iter == 0:
+                best = EMResult(params, -np.inf)
+                continue
+            result = _run_once(family, source, params, lower_bound, tol=tol, max_iter=max_iter, init=init,
+                               n_init=n_init, log=log, callback=callback)
+            # scikit-learn's rule: the first restart, then any with a strictly larger bound
+            if best is None or result.lower_bound > best.lower_bound or best.lower_bound == -np.inf:
+                best = result
     if not best.converged and max_iter > 0:
         warnings.warn(
             "Best performing initialization did not converge. Try different init parameters, "

@@ -7,6 +7,8 @@ triangular with ``precision = P @ P.T``; for diag/spherical it is ``1 / sqrt(var
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from scipy import linalg
 from scipy.linalg.lapack import dpotrf as _potrf, dtrtrs as _trtrs
@@ -43,12 +45,12 @@ def m_step(stats: SuffStats, reg_covar: float) -> tuple[np.ndarray, np.ndarray, 
     if stats.covariance_type == "full":
         cov = stats.sum_xx / nk[:, None, None] - centre[:, :, None] * centre[:, None, :]
         cov = 0.5 * (cov + cov.transpose(0, 2, 1))
-        cov[:, np.arange(n_features), np.arange(n_features)] += reg_covar
+        cov.reshape(len(cov), -1)[:, :: n_features + 1] += reg_covar  # the diagonals (a view: cov is contiguous)
     elif stats.covariance_type == "tied":
         between = (nk[:, None] * centre).T @ centre
         cov = (stats.sum_xx - between) / nk.sum()
         cov = 0.5 * (cov + cov.T)
-        cov.flat[:: n_features + 1] += reg_covar
+        cov.reshape(-1)[:: n_features + 1] += reg_covar  # the diagonal (a view: cov is contiguous)
     elif stats.covariance_type == "diag":
         cov = stats.sum_xx / nk[:, None] - centre**2 + reg_covar
     else:
@@ -65,7 +67,7 @@ def precisions_cholesky_from_covariances(
     if covariance_type in ("full", "tied"):
         mats = covariances[None] if covariance_type == "tied" else covariances
         out = np.empty_like(mats, dtype=np.float64)
-        eye = np.eye(mats.shape[-1])
+        eye = _identity(mats.shape[-1])
         for k, cov in enumerate(mats):
             # LAPACK directly: the routines scipy.linalg.cholesky and solve_triangular call
             # (so the same numbers as scikit-learn's), without their per-call checks, which
@@ -73,15 +75,36 @@ def precisions_cholesky_from_covariances(
             cov_chol, info = _potrf(cov, lower=1, clean=1)
             if info == 0:
                 inverse, info = _trtrs(cov_chol, eye, lower=1)
-            if info != 0 or not np.isfinite(inverse).all():
-                what = "the tied covariance" if covariance_type == "tied" else f"the covariance of component {k}"
-                raise ValueError(_ILL_DEFINED.format(what=what, reg_covar=reg_covar))
+            if info != 0:  # the first ill-defined component may be an earlier, overflowed one
+                raise _ill_defined(covariance_type, _first_bad(np.isfinite(out[:k]), default=k), reg_covar)
             out[k] = inverse.T
+        finite = np.isfinite(out)  # one scan for the overflowed inverses of all components
+        if not finite.all():
+            raise _ill_defined(covariance_type, _first_bad(finite), reg_covar)
         return out[0] if covariance_type == "tied" else out
-    bad = np.flatnonzero(~(np.asarray(covariances) > 0).reshape(len(covariances), -1).all(axis=1))
-    if bad.size:
-        raise ValueError(_ILL_DEFINED.format(what=f"the covariance of component {bad[0]}", reg_covar=reg_covar))
+    positive = np.asarray(covariances) > 0  # NaN is not
+    if not positive.all():
+        raise _ill_defined(covariance_type, _first_bad(positive), reg_covar)
     return 1.0 / np.sqrt(covariances)
+
+
+@lru_cache(maxsize=64)
+def _identity(n: int) -> np.ndarray:
+    """The (n, n) identity, read-only: shared by every call (LAPACK's trtrs copies it)."""
+    eye = np.eye(n)
+    eye.setflags(write=False)
+    return eye
+
+
+def _first_bad(ok: np.ndarray, default: int | None = None) -> int | None:
+    """The first component (leading axis of ``ok``) with a False entry, else ``default``."""
+    bad = np.flatnonzero(~ok.all(axis=tuple(range(1, ok.ndim))))
+    return int(bad[0]) if bad.size else default
+
+
+def _ill_defined(covariance_type: str, component: int, reg_covar) -> ValueError:
+    what = "the tied covariance" if covariance_type == "tied" else f"the covariance of component {component}"
+    return ValueError(_ILL_DEFINED.format(what=what, reg_covar=reg_covar))
 
 
 def covariances_from_precisions_cholesky(precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:

@@ -18,6 +18,7 @@ order, so results are bit-identical for any ``n_threads``. ``fastem.reference`` 
 from __future__ import annotations
 
 import importlib
+import sys
 
 import numpy as np
 
@@ -66,6 +67,9 @@ _import_errors: dict[str, str] = {}
 
 
 def _load(name: str, modules: dict = _BACKEND_MODULES):
+    module = sys.modules.get(modules[name])
+    if module is not None:  # imported before: importlib's lookup costs as much as a tiny kernel call
+        return module
     try:
         return importlib.import_module(modules[name])
     except ImportError as exc:
@@ -109,7 +113,8 @@ def resolve_backend_name(backend: str, covariance_type: str, n_samples: int | No
         quadratic = n_features**2 if covariance_type in ("full", "tied") else n_features
         if n_samples * n_components * quadratic < AUTO_REFERENCE_BELOW:
             return "numpy"
-    return _name_of(get_backend(backend, covariance_type), _BACKEND_MODULES)
+    module = get_backend(backend, covariance_type)  # raises for an unknown or unavailable backend
+    return _name_of(module, _BACKEND_MODULES) if backend == "auto" else backend
 
 
 def _options(n_threads, block_size) -> dict:

@@ -20,11 +20,16 @@ LOG_2PI = np.log(2 * np.pi)
 def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads=None, block_size=None) -> np.ndarray:
     """``log(sum(exp(a), axis))``, shifted by the max; all ``-inf`` slices give ``-inf``."""
     a = np.asarray(a, dtype=np.float64)
-    amax = np.max(a, axis=axis, keepdims=True)
-    amax = np.where(np.isfinite(amax), amax, 0.0)
+    amax = a.max(axis=axis, keepdims=True)
+    finite = np.isfinite(amax)
+    if finite.all():  # each slice's largest term is exp(0) = 1: the sum is >= 1
+        return _shifted_logsumexp(a, amax, axis)
     with np.errstate(divide="ignore"):  # log(0) = -inf for all -inf slices
-        out = np.log(np.sum(np.exp(a - amax), axis=axis, keepdims=True)) + amax
-    return np.squeeze(out, axis=axis)
+        return _shifted_logsumexp(a, np.where(finite, amax, 0.0), axis)
+
+
+def _shifted_logsumexp(a: np.ndarray, shift: np.ndarray, axis: int) -> np.ndarray:
+    return (np.log(np.exp(a - shift).sum(axis=axis, keepdims=True)) + shift).squeeze(axis=axis)
 
 
 def _mahalanobis_sq(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str) -> np.ndarray:
@@ -73,10 +78,9 @@ def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *,
     X = X.astype(np.float64, copy=False)
     n_samples, n_features = X.shape
     n_components = resp.shape[1]
-    w = np.ones(n_samples) if sample_weight is None else sample_weight
     if shift is None:
         shift = data_shift(X, sample_weight, covariance_type, n_components)
-    wr = resp * w[:, None]
+    wr = resp if sample_weight is None else resp * sample_weight[:, None]  # unit weights change nothing
     nk = wr.sum(axis=0)
     sum_x = np.empty((n_components, n_features))
     sum_xx = np.zeros({"full": (n_components, n_features, n_features), "tied": (n_features, n_features),
@@ -92,17 +96,21 @@ def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *,
             sum_xx[k] = wr[:, k] @ np.sum(diff**2, axis=1)
     if covariance_type == "tied":
         diff = X - shift
+        w = np.ones(n_samples) if sample_weight is None else sample_weight
         sum_xx = (w[:, None] * diff).T @ diff
-    return SuffStats(covariance_type, nk, sum_x, sum_xx, np.array(shift, dtype=np.float64), 0.0, float(w.sum()))
+    n = float(n_samples if sample_weight is None else sample_weight.sum())
+    return SuffStats(covariance_type, nk, sum_x, sum_xx, np.array(shift, dtype=np.float64), 0.0, n)
 
 
 def data_shift(X, sample_weight, covariance_type: str, n_components: int) -> np.ndarray:
     """The shift :func:`suff_stats` uses by default: the weighted mean of X, per component."""
-    if sample_weight is not None and not sample_weight.sum() > 0:
+    if sample_weight is None:
+        centre = X.mean(axis=0).astype(np.float64)  # what np.average computes without weights
+    elif not sample_weight.sum() > 0:
         centre = np.zeros(X.shape[1])
     else:
         centre = np.average(X, axis=0, weights=sample_weight).astype(np.float64)
-    return centre if covariance_type == "tied" else np.tile(centre, (n_components, 1))
+    return centre if covariance_type == "tied" else np.repeat(centre[np.newaxis], n_components, axis=0)
 
 
 def default_shift(weights, means, covariance_type: str) -> np.ndarray:

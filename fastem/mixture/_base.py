@@ -28,7 +28,8 @@ class FastemMixture(DropInMixin):
 
     def _fallback_reason(self, method: str, X) -> str | None:
         # parameters fitted on another Array-API library stay with scikit-learn
-        return super()._fallback_reason(method, X) or array_api_reason(getattr(self, "means_", None))
+        means = getattr(self, "means_", None)
+        return super()._fallback_reason(method, X) or (None if means is None else array_api_reason(means))
 
     def _training_source(self, X, sample_weight):
         """The data source of the training data; sets ``n_features_in_`` (and

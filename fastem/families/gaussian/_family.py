@@ -109,10 +109,12 @@ class GaussianFamily:
         weight can fall by at most this much in one iteration.
         """
         squares = params.precisions_cholesky**2
-        traces = {
-            "full": lambda: squares.sum(axis=(1, 2)),
-            "tied": lambda: squares.sum(),
-            "diag": lambda: squares.sum(axis=1),
-            "spherical": lambda: params.means.shape[1] * squares,
-        }[self.covariance_type]()
-        return 0.5 * self.reg_covar * float(np.max(traces))
+        if self.covariance_type == "full":
+            traces = squares.sum(axis=(1, 2))
+        elif self.covariance_type == "tied":
+            traces = squares.sum()
+        elif self.covariance_type == "diag":
+            traces = squares.sum(axis=1)
+        else:
+            traces = params.means.shape[1] * squares
+        return 0.5 * self.reg_covar * float(traces.max())
