@@ -14,7 +14,6 @@ family (:class:`fastem.mixture.GaussianMixture`).
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -25,6 +24,8 @@ from typing import Any, Callable, Protocol
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+
+from ._validation import is_integral
 
 __all__ = ["EMResult", "IterationInfo", "ModelFamily", "MonotonicityWarning", "run_em"]
 
@@ -167,7 +168,7 @@ class seeded_random_state:
         self.spare = None
 
     def __enter__(self) -> np.random.RandomState:
-        if not isinstance(self.random_state, numbers.Integral):
+        if not is_integral(self.random_state):
             return check_random_state(self.random_state)
         try:
             spare = _spare_random_states.pop()

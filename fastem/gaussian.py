@@ -36,6 +36,7 @@ def m_step(stats: SuffStats, reg_covar: float) -> tuple[np.ndarray, np.ndarray, 
     ``reg_covar`` added to the diagonal.
     """
     nk = stats.nk + NK_EPS
+    total = nk.sum()
     centre = stats.sum_x / nk[:, None]  # mean minus shift
     if stats.covariance_type == "tied":
         means = stats.shift[None, :] + centre
@@ -48,14 +49,14 @@ def m_step(stats: SuffStats, reg_covar: float) -> tuple[np.ndarray, np.ndarray, 
         cov.reshape(len(cov), -1)[:, :: n_features + 1] += reg_covar  # the diagonals (a view: cov is contiguous)
     elif stats.covariance_type == "tied":
         between = (nk[:, None] * centre).T @ centre
-        cov = (stats.sum_xx - between) / nk.sum()
+        cov = (stats.sum_xx - between) / total
         cov = 0.5 * (cov + cov.T)
         cov.reshape(-1)[:: n_features + 1] += reg_covar  # the diagonal (a view: cov is contiguous)
     elif stats.covariance_type == "diag":
         cov = stats.sum_xx / nk[:, None] - centre**2 + reg_covar
     else:
-        cov = (stats.sum_xx / nk - np.sum(centre**2, axis=1)) / n_features + reg_covar
-    weights = nk / nk.sum()
+        cov = (stats.sum_xx / nk - (centre**2).sum(axis=1)) / n_features + reg_covar
+    weights = nk / total
     return weights, means, cov
 
 
@@ -145,9 +146,9 @@ def precisions_cholesky_from_precisions(precisions: np.ndarray, covariance_type:
 def log_det_cholesky(precisions_cholesky: np.ndarray, covariance_type: str, n_components: int, n_features: int) -> np.ndarray:
     """``log det`` of each component's precision Cholesky factor, (K,) float64."""
     if covariance_type == "full":
-        return np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+        return np.log(precisions_cholesky.diagonal(axis1=1, axis2=2)).sum(axis=1)
     if covariance_type == "tied":
-        return np.full(n_components, np.log(np.diag(precisions_cholesky)).sum())
+        return np.full(n_components, np.log(precisions_cholesky.diagonal()).sum())
     if covariance_type == "diag":
         return np.log(precisions_cholesky).sum(axis=1)
     return n_features * np.log(precisions_cholesky)

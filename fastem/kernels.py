@@ -18,6 +18,7 @@ order, so results are bit-identical for any ``n_threads``. ``fastem.reference`` 
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 
 import numpy as np
@@ -199,9 +200,9 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     X: (N, D) float32/float64 (float32 is computed blockwise, accumulated in float64);
     weights (K,); means (K, D); precisions_cholesky by ``covariance_type``; sample_weight
     (N,) or None; shift defaults to ``means`` (tied: ``weights @ means``).
-    ``check_parameters=False`` skips the checks of weights, means and precisions_cholesky:
-    only for parameters fastem's own M-step made (C-contiguous float64 of the right
-    shapes), where the checks would cost more than a small pass.
+    ``check_parameters=False`` skips the checks of weights, means, precisions_cholesky and
+    shift: only for parameters fastem's own M-step made (C-contiguous float64 of the right
+    shapes; the shift their default), where the checks would cost more than a small pass.
     """
     # X's finiteness is checked after the pass, not before (a scan of X costs as much as a
     # third of the pass): NaN or inf in X make the log-likelihood non-finite, and the
@@ -214,11 +215,12 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     if shift is None:
         shift = default_shift(weights, means, covariance_type)
-    shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
+    if check_parameters:
+        shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
     stats = get_backend(backend, covariance_type).em_stats(
         X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
         **_options(n_threads, block_size))
-    if not (np.isfinite(stats.loglik) and np.isfinite(stats.sum_xx).all()):
+    if not (math.isfinite(stats.loglik) and np.isfinite(stats.sum_xx).all()):
         v.check_finite(X, "X")  # raises, naming the first non-finite entry
     return stats
 

@@ -20,7 +20,9 @@ LOG_2PI = np.log(2 * np.pi)
 def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads=None, block_size=None) -> np.ndarray:
     """``log(sum(exp(a), axis))``, shifted by the max; all ``-inf`` slices give ``-inf``."""
     a = np.asarray(a, dtype=np.float64)
-    amax = a.max(axis=axis, keepdims=True)
+    # the max over a copy with ``axis`` first: numpy reduces a short contiguous axis one
+    # slice at a time, which costs more than the copy (and a max is exact in any order)
+    amax = np.ascontiguousarray(a.swapaxes(axis, 0)).max(axis=0, keepdims=True).swapaxes(0, axis)
     finite = np.isfinite(amax)
     if finite.all():  # each slice's largest term is exp(0) = 1: the sum is >= 1
         return _shifted_logsumexp(a, amax, axis)
@@ -45,7 +47,7 @@ def _mahalanobis_sq(X: np.ndarray, means: np.ndarray, precisions_cholesky: np.nd
             y = diff @ precisions_cholesky
         else:  # diag (D,) or spherical scalar
             y = diff * precisions_cholesky[k]
-        out[:, k] = np.einsum("ij,ij->i", y, y)
+        np.einsum("ij,ij->i", y, y, out=out[:, k])
     return out
 
 
@@ -93,11 +95,13 @@ def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *,
         elif covariance_type == "diag":
             sum_xx[k] = wr[:, k] @ diff**2
         elif covariance_type == "spherical":
-            sum_xx[k] = wr[:, k] @ np.sum(diff**2, axis=1)
+            sum_xx[k] = wr[:, k] @ (diff**2).sum(axis=1)
     if covariance_type == "tied":
         diff = X - shift
-        w = np.ones(n_samples) if sample_weight is None else sample_weight
-        sum_xx = (w[:, None] * diff).T @ diff
+        # the weighted rows are a new array even without weights: numpy would take
+        # diff.T @ diff to syrk, whose rounding differs from this product's gemm
+        weighted = diff.copy() if sample_weight is None else sample_weight[:, None] * diff
+        sum_xx = weighted.T @ diff
     n = float(n_samples if sample_weight is None else sample_weight.sum())
     return SuffStats(covariance_type, nk, sum_x, sum_xx, np.array(shift, dtype=np.float64), 0.0, n)
 

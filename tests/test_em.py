@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
 
-from fastem.em import IterationInfo, MonotonicityWarning, check_monotone, run_em
+from fastem.em import IterationInfo, MonotonicityWarning, check_monotone, run_em, seeded_random_state
 
 
 @dataclass
@@ -214,3 +214,27 @@ def test_family_lower_bound_hook_replaces_the_log_likelihood():
     with warnings.catch_warnings():
         warnings.simplefilter("error", MonotonicityWarning)
         _fit(Falling(slack=1e3), tol=0.0, max_iter=2, random_state=0)  # the declared slack covers it
+
+
+@pytest.mark.parametrize("seed", [0, 7, np.int64(12345), 2**32 - 1])
+def test_seeded_random_state_draws_what_a_new_random_state_draws(seed):
+    with seeded_random_state(3) as used:  # leaves a spare in some state, cached gaussian included
+        used.standard_normal()
+    expected = np.random.RandomState(seed)
+    with seeded_random_state(seed) as random_state:
+        with seeded_random_state(seed) as nested:  # a fit inside a fit gets its own generator
+            assert nested is not random_state
+            np.testing.assert_array_equal(nested.standard_normal(5), np.random.RandomState(seed).standard_normal(5))
+        np.testing.assert_array_equal(random_state.standard_normal(5), expected.standard_normal(5))
+        np.testing.assert_array_equal(random_state.uniform(size=(3, 2)), expected.uniform(size=(3, 2)))
+
+
+def test_seeded_random_state_passes_instances_and_none_through():
+    given = np.random.RandomState(0)
+    with seeded_random_state(given) as random_state:
+        assert random_state is given
+    with seeded_random_state(None) as random_state:
+        assert random_state is np.random.mtrand._rand
+    with pytest.raises(ValueError):
+        with seeded_random_state(-1):
+            pass

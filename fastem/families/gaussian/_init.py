@@ -70,8 +70,9 @@ class GaussianInit:
         the initial labels (-1: in no component) when the responsibilities are hard."""
         if self.init_params == "random":
             def resp(rows: slice) -> np.ndarray:
-                # drawn block by block: the same stream as one (N, K) draw
-                r = np.asarray(random_state.uniform(size=(rows.stop - rows.start, self.n_components)), dtype=X.dtype)
+                # drawn block by block: the same stream as one (N, K) draw; scikit-learn's
+                # uniform(0, 1) is 0 + 1 * random_sample, the same numbers without the bounds' broadcast
+                r = np.asarray(random_state.random_sample((rows.stop - rows.start, self.n_components)), dtype=X.dtype)
                 r /= r.sum(axis=1)[:, np.newaxis]
                 return r
 
