@@ -73,6 +73,24 @@ def test_kernel_matches_reference(kernel_backend, function, weighted, dtype, cov
     assert_matches(actual, call_kernel(function, problem, backend="numpy"), RTOL[np.dtype(dtype)])
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_suff_stats_of_hard_responsibilities(kernel_backend, covariance_type, dtype, weighted):
+    """One-hot responsibilities, some rows in no component (an initialisation's labels):
+    the compiled kernels gather a component's rows where they are few in a block, and
+    take the whole block where they are most of it (the first block, all in component 0)."""
+    problem = make_problem(covariance_type, n_samples=5 * BLOCK_SIZE + 3, n_features=4, n_components=3, dtype=dtype,
+                           weighted=weighted)
+    labels = np.random.default_rng(1).integers(-1, 3, problem.X.shape[0])
+    labels[:BLOCK_SIZE] = 0
+    resp = np.zeros_like(problem.resp)
+    resp[labels >= 0, labels[labels >= 0]] = 1.0
+    problem = dataclasses.replace(problem, resp=resp)
+    actual = call_kernel("suff_stats", problem, backend=kernel_backend, block_size=BLOCK_SIZE)
+    assert_matches(actual, call_kernel("suff_stats", problem, backend="numpy"), RTOL[np.dtype(dtype)])
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("function", ["e_step", "em_stats"])
 def test_zero_weight_component(kernel_backend, function, covariance_type):

@@ -406,37 +406,44 @@ cdef inline double _sum(const double* a, Py_ssize_t n) noexcept nogil:
     return ((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7]))
 
 
+cdef Py_ssize_t _nonzero_rows(const double* r, Py_ssize_t n, int* idx) noexcept nogil:
+    """The number nz of rows with r != 0 among n, with their indices in idx[:nz] when
+    at most half of the rows are nonzero; n otherwise (idx untouched: take every row,
+    those with r = 0 add exact zeros). Hard responsibilities (an initialisation's
+    labels, well-separated components) are mostly zeros: the gather saves K-fold work."""
+    cdef Py_ssize_t i, nz = 0
+    for i in range(n):
+        nz += r[i] != 0.0
+    if 2 * nz > n:
+        return n
+    nz = 0
+    for i in range(n):
+        if r[i] != 0.0:
+            idx[nz] = <int> i
+            nz += 1
+    return nz
+
+
 cdef Py_ssize_t _full_moment_rows(const double* r, const floating* X, Py_ssize_t n, Py_ssize_t D,
                                   const double* shift, Scratch* s) noexcept nogil:
     """s.work (row-major nz x (D + 1)) = sqrt(r) [x - shift, 1] for one component over
-    the block's rows X (n x D) with r > 0; returns nz.
-
-    When more than half of the rows have r > 0, all n rows are taken without gathering
-    (rows with r = 0 are exact zeros and add nothing)."""
-    cdef Py_ssize_t i, j, d, nz = 0, D1 = D + 1
+    the block's rows X (n x D) with r > 0 (see _nonzero_rows); returns nz."""
+    cdef Py_ssize_t i, j, d, D1 = D + 1
+    cdef Py_ssize_t nz = _nonzero_rows(r, n, s.idx)
     cdef const floating* x
     cdef double* z
-    cdef double* sq = s.sq
-    cdef int* idx = s.idx
-    for i in range(n):
-        sq[i] = sqrt(r[i])
-        nz += r[i] != 0.0
-    if 2 * nz > n:
+    cdef double w
+    if nz == n:
         for i in range(n):
-            idx[i] = <int> i
-        nz = n
-    else:
-        j = 0
-        for i in range(n):
-            if r[i] != 0.0:
-                idx[j] = <int> i
-                j += 1
+            s.idx[i] = <int> i
     for j in range(nz):
-        x = X + idx[j] * D
+        i = s.idx[j]
+        w = sqrt(r[i])
+        x = X + i * D
         z = s.work + j * D1
         for d in range(D):
-            z[d] = sq[idx[j]] * (x[d] - shift[d])
-        z[D] = sq[idx[j]]
+            z[d] = w * (x[d] - shift[d])
+        z[D] = w
     return nz
 
 
@@ -452,7 +459,7 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     spherical: sum_xx (K, D) around m.shift, with plain loops.
     """
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
-    cdef Py_ssize_t i, k, d, nz
+    cdef Py_ssize_t i, j, k, d, nz
     cdef double* z
     cdef const double* r
     cdef const double* x
@@ -477,15 +484,23 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     elif m.cov == DIAG or m.cov == SPHERICAL:
         for k in range(K):
             r = s.lp + k * ld
+            nz = _nonzero_rows(r, n, s.idx)
             for d in range(D):
                 x = s.xt + d * ld
                 c = m.shift[k * D + d]
-                for i in range(n):
-                    dev = x[i] - c
-                    s.row_a[i] = r[i] * dev
-                    s.row_b[i] = s.row_a[i] * dev
-                sum_x[k * D + d] += _sum(s.row_a, n)
-                sum_xx[k * D + d] += _sum(s.row_b, n)
+                if nz == n:
+                    for i in range(n):
+                        dev = x[i] - c
+                        s.row_a[i] = r[i] * dev
+                        s.row_b[i] = s.row_a[i] * dev
+                else:
+                    for j in range(nz):
+                        i = s.idx[j]
+                        dev = x[i] - c
+                        s.row_a[j] = r[i] * dev
+                        s.row_b[j] = s.row_a[j] * dev
+                sum_x[k * D + d] += _sum(s.row_a, nz)
+                sum_xx[k * D + d] += _sum(s.row_b, nz)
     else:  # tied
         _centre_columns(s.xt, n, D, ld, m.shift, s.work)
         # sum_x (column-major D x K) += (X - c)^T R
