@@ -73,6 +73,26 @@ def test_kernel_matches_reference(kernel_backend, function, weighted, dtype, cov
     assert_matches(actual, call_kernel(function, problem, backend="numpy"), RTOL[np.dtype(dtype)])
 
 
+@pytest.mark.parametrize("function", ["em_stats", "suff_stats"])
+@pytest.mark.parametrize("covariance_type, n_features, n_components",
+                         [("diag", 7, 13), ("full", 3, 9), ("spherical", 5, 4), ("full", 2, 2),
+                          ("spherical", 2, 3), ("diag", 150, 250)])
+def test_expanded_form_paths(function, covariance_type, n_features, n_components):
+    """The Cython expanded form's products: register tiles of 8 and 4 components and of
+    8 and 4 features with their tails (F = 14, K = 13; F = 9, K = 9; F = 6, K = 4;
+    F = 5, K = 2), and BLAS below 4 features (spherical D = 2: F = 3) and beyond 65536
+    coefficients (diag D = 150, K = 250: F x K = 75000)."""
+    problem = make_problem(covariance_type, 3 * BLOCK_SIZE + 1, n_features=n_features, n_components=n_components)
+    backend = "cython"
+    if backend not in kernels.available_backends():
+        pytest.skip("the cython backend does not import")
+    from fastem._kernels import cython_backend
+    assert cython_backend._uses_expanded_form(covariance_type, problem.means, problem.precisions_cholesky,
+                                              problem.means.mean(axis=0))
+    actual = call_kernel(function, problem, backend=backend, block_size=BLOCK_SIZE)
+    assert_matches(actual, call_kernel(function, problem, backend="numpy"), RTOL[np.dtype(np.float64)])
+
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
