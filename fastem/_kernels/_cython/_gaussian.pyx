@@ -33,23 +33,16 @@ from scipy.linalg.cython_blas cimport dgemm
 
 cdef extern from *:
     """
-    #include <string.h>
+    #include "_vector4.h"
     #if defined(__GNUC__) || defined(__clang__)
     #define FASTEM_PREFETCH(p) __builtin_prefetch(p)
-    #define FASTEM_VECTORS 1
-    typedef double fastem_v4d __attribute__((vector_size(32)));
-    static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
-    static inline void fastem_store4(double* p, fastem_v4d v) { memcpy(p, &v, sizeof v); }
-    static inline fastem_v4d fastem_splat(double x) { const fastem_v4d v = {x, x, x, x}; return v; }
     #else
     #define FASTEM_PREFETCH(p) ((void) 0)
-    #define FASTEM_VECTORS 0
     #endif
 
     /* The expanded form's two products for a block small enough that BLAS's call and
        packing cost more than the flops (measured: OpenBLAS spent a third of the pass
-       copying 256 x 32 operands). Register tiles, GCC/Clang vector extensions (AVX2 /
-       AVX-512 registers in those builds, SSE2 pairs in the baseline); each sum runs in
+       copying 256 x 32 operands). Register tiles of 4-double vectors (_vector4.h); each sum runs in
        a fixed order, and every row takes the same path, so no result depends on the
        thread count or on where the block boundaries fall. */
 

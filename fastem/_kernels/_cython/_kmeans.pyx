@@ -47,7 +47,7 @@ cdef extern from *:
        of 8 (or 4) centres are 4-double vectors (GCC/Clang vector extensions: AVX2/AVX-512
        registers, SSE2 pairs in the baseline build): compilers left to themselves
        vectorise the loop over d instead, with gathers. */
-    #include <string.h>
+    #include "_vector4.h"
     #define FASTEM_ROWS 4
     /* rows of the bounded pass whose bounds are tested before the open ones are read */
     #define FASTEM_CHUNK 64
@@ -73,10 +73,7 @@ cdef extern from *:
     static inline double fastem_madd(double a, double b, double c) { const double p = a * b; return p + c; }
     #define FASTEM_MADD(a, b, c) fastem_madd((a), (b), (c))
     #endif
-    #if defined(__GNUC__) || defined(__clang__)
-    typedef double fastem_v4d __attribute__((vector_size(32)));
-    static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
-    static inline void fastem_store4(double* p, fastem_v4d v) { memcpy(p, &v, sizeof v); }
+    #if FASTEM_VECTORS
     #if FASTEM_FUSED && defined(__FMA__) && defined(__AVX__)
     #include <immintrin.h>
     #define FASTEM_VMADD(a, b, c) ((fastem_v4d) _mm256_fmadd_pd((__m256d) (a), (__m256d) (b), (__m256d) (c)))
@@ -100,7 +97,7 @@ cdef extern from *:
                                                   double* d2) {
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
         Py_ssize_t k0 = 0, k, d;
-    #if defined(__GNUC__) || defined(__clang__)
+    #if FASTEM_VECTORS
         for (; k0 + 8 <= K; k0 += 8) {
             fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
             const double* row = ct + k0;
@@ -160,11 +157,11 @@ cdef extern from *:
        is still the sum over d in order with one accumulator (FASTEM_MADD, as in
        fastem_sq_distances4), and every sum over rows is taken in row order: the results
        are those of the row-at-a-time loops. */
-    #if defined(__GNUC__) || defined(__clang__)
+    #if FASTEM_VECTORS
     typedef long long fastem_v4l __attribute__((vector_size(32)));
     /* per lane: a < c ? a : c (c where a is NaN, as the scalar comparison) */
     static inline fastem_v4d fastem_vmin(fastem_v4d a, double c) {
-        const fastem_v4d cv = {c, c, c, c};
+        const fastem_v4d cv = fastem_splat(c);
         const fastem_v4l lt = a < cv;
         return (fastem_v4d) ((lt & (fastem_v4l) a) | (~lt & (fastem_v4l) cv));
     }
@@ -193,7 +190,7 @@ cdef extern from *:
 
     /* The ROWS x 4 squared distances of the rows z (ROWS x D) to centres k0 .. k0 + 3:
        a[r] holds row r's (the 4-wide tile of fastem_sq_distances4). */
-    #if defined(__GNUC__) || defined(__clang__)
+    #if FASTEM_VECTORS
     FASTEM_ALWAYS_INLINE void fastem_tile4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
                                            Py_ssize_t k0, fastem_v4d* a) {
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
@@ -234,14 +231,14 @@ cdef extern from *:
                                                 int weighted, double* restrict out, int has_out, Py_ssize_t N,
                                                 double* restrict pots) {
         Py_ssize_t l0 = 0, r, q;
-    #if defined(__GNUC__) || defined(__clang__)
+    #if FASTEM_VECTORS
         for (; l0 + 4 <= L; l0 += 4) {
             fastem_v4d a[FASTEM_ROWS];
             fastem_tile4(z, D, ct, L, l0, a);
             fastem_v4d acc = fastem_load4(pots + l0);
             for (r = 0; r < n; r++) {
                 const fastem_v4d m = fastem_vmin(a[r], closest[i0 + r]);
-                if (weighted) { const double wr = w[i0 + r]; const fastem_v4d wv = {wr, wr, wr, wr}; acc = FASTEM_VMADD(wv, m, acc); }
+                if (weighted) { acc = FASTEM_VMADD(fastem_splat(w[i0 + r]), m, acc); }
                 else acc += m;
                 if (has_out) {
                     double mm[4];

@@ -1,0 +1,16 @@
+/* 4-double vectors for the Cython kernels' register tiles: GCC/Clang vector extensions,
+   AVX2/AVX-512 registers in those builds and SSE2 pairs in the baseline one.
+   FASTEM_VECTORS is 0 where the extensions are missing (the kernels' scalar paths run). */
+#ifndef FASTEM_VECTOR4_H
+#define FASTEM_VECTOR4_H
+#include <string.h>
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTEM_VECTORS 1
+typedef double fastem_v4d __attribute__((vector_size(32)));
+static inline fastem_v4d fastem_load4(const double* p) { fastem_v4d v; memcpy(&v, p, sizeof v); return v; }
+static inline void fastem_store4(double* p, fastem_v4d v) { memcpy(p, &v, sizeof v); }
+static inline fastem_v4d fastem_splat(double x) { const fastem_v4d v = {x, x, x, x}; return v; }
+#else
+#define FASTEM_VECTORS 0
+#endif
+#endif
