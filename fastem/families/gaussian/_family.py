@@ -89,10 +89,7 @@ class GaussianFamily:
         return stats
 
     def m_step(self, stats: SuffStats) -> GaussianParams:
-        weights, means, covariances = gaussian.m_step(stats, self.reg_covar)
-        # new C-contiguous float64 arrays: params_from_covariances would only copy-check them
-        return CheckedGaussianParams(weights, means, covariances, gaussian.precisions_cholesky_from_covariances(
-            covariances, self.covariance_type, self.reg_covar))
+        return params_from_covariances(*gaussian.m_step(stats, self.reg_covar), self.covariance_type, self.reg_covar)
 
     def expected_stats(self, params: GaussianParams) -> SuffStats:
         """Online EM's start (:mod:`fastem.online`): the mixture's own statistics per unit weight."""
