@@ -102,7 +102,7 @@ extensions = [
         f"fastem._kernels._cython.{module}{suffix}",
         [f"fastem/_kernels/_cython/{module}{suffix}.pyx"],
         include_dirs=[np.get_include()],
-        depends=["fastem/_kernels/_cython/_vector4.h"],  # rebuilt when it changes, shipped in sdists
+        depends=["fastem/_kernels/_cython/_vector4.h"],  # the kernels are rebuilt when it changes
         extra_compile_args=compile_args + flags,
         extra_link_args=link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
