@@ -99,23 +99,28 @@ def get_backend(backend: str = "auto", covariance_type: str = "full"):
 
 
 #: "auto" takes the numpy reference for a fit whose pass is smaller than this many
-#: (sample, component, quadratic term) products: there a compiled backend's per-call set-up
-#: (constants, slot buffers, the OpenMP call) costs more than the pass. Measured (2-vCPU
-#: Xeon, whole fits): the reference ahead up to N = 1000 at D = 1, K = 2 (work 2e3), behind
-#: from N = 100 at D = 16, K = 8, full (work 2e5).
+#: (sample, component, quadratic term) products when the compiled backend it would take
+#: is one of ``AUTO_REFERENCE_FOR``: there that backend's per-call set-up (Numba's dispatch
+#: and its wrapper's constants) costs more than the pass. Measured (2-vCPU AMD EPYC,
+#: 2026-12-03): one pass at N = 100, D = 1, K = 2 takes 88 us on the reference, 171 us on
+#: Numba and 29 us on Cython, whose small passes skip the expanded form's set-up
+#: (``EXPANDED_MIN_SAMPLES``); whole fits on Cython are 1.1-2.5x faster than on the
+#: reference from 30 x 2 x 3 to 100 x 16 x 8.
 AUTO_REFERENCE_BELOW = 4096
+AUTO_REFERENCE_FOR = ("numba",)
 
 
 def resolve_backend_name(backend: str, covariance_type: str, n_samples: int | None = None,
                          n_features: int = 1, n_components: int = 1) -> str:
     """The concrete backend name ``backend`` stands for; with the problem's size, "auto"
-    takes the reference for tiny passes (``AUTO_REFERENCE_BELOW``)."""
-    if backend == "auto" and n_samples is not None:
+    may take the reference for tiny passes (``AUTO_REFERENCE_BELOW``)."""
+    module = get_backend(backend, covariance_type)  # raises for an unknown or unavailable backend
+    name = _name_of(module, _BACKEND_MODULES) if backend == "auto" else backend
+    if backend == "auto" and n_samples is not None and name in AUTO_REFERENCE_FOR:
         quadratic = n_features**2 if covariance_type in ("full", "tied") else n_features
         if n_samples * n_components * quadratic < AUTO_REFERENCE_BELOW:
             return "numpy"
-    module = get_backend(backend, covariance_type)  # raises for an unknown or unavailable backend
-    return _name_of(module, _BACKEND_MODULES) if backend == "auto" else backend
+    return name
 
 
 def _options(n_threads, block_size) -> dict:
@@ -193,30 +198,22 @@ def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *,
 
 
 def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sample_weight=None, shift=None, *,
-             backend: str = "auto", n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE,
-             check_parameters: bool = True) -> SuffStats:
+             backend: str = "auto", n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> SuffStats:
     """Fused E-step + sufficient statistics: one pass over X, no (N, K) array.
 
     X: (N, D) float32/float64 (float32 is computed blockwise, accumulated in float64);
     weights (K,); means (K, D); precisions_cholesky by ``covariance_type``; sample_weight
     (N,) or None; shift defaults to ``means`` (tied: ``weights @ means``).
-    ``check_parameters=False`` skips the checks of weights, means, precisions_cholesky and
-    shift: only for parameters fastem's own M-step made (C-contiguous float64 of the right
-    shapes; the shift their default), where the checks would cost more than a small pass.
     """
     # X's finiteness is checked after the pass, not before (a scan of X costs as much as a
     # third of the pass): NaN or inf in X make the log-likelihood non-finite, and the
     # kernels' memory accesses never depend on values, so the pass itself is safe.
-    if check_parameters:
-        X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type,
-                                                                 weights, finite_X=False)
-    else:
-        X = v.check_X(X, finite=False)
+    X, means, precisions_cholesky, weights = _check_gaussian(X, means, precisions_cholesky, covariance_type,
+                                                             weights, finite_X=False)
     sample_weight = v.check_sample_weight(sample_weight, X.shape[0])
     if shift is None:
         shift = default_shift(weights, means, covariance_type)
-    if check_parameters:
-        shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
+    shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
     stats = get_backend(backend, covariance_type).em_stats(
         X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
         **_options(n_threads, block_size))

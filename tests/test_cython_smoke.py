@@ -79,8 +79,10 @@ EXPANDABLE = ("full", "diag", "spherical")
 
 @pytest.fixture(params=["expanded", "direct"])
 def form(request, monkeypatch) -> str:
-    """Force one form of the kernels (see cython_backend.EXPANDED_MAX_KAPPA)."""
+    """Force one form of the kernels (see cython_backend.EXPANDED_MAX_KAPPA), at any N
+    (EXPANDED_MIN_SAMPLES)."""
     monkeypatch.setattr(cython_backend, "EXPANDED_MAX_KAPPA", np.inf if request.param == "expanded" else -1.0)
+    monkeypatch.setattr(cython_backend, "EXPANDED_MIN_SAMPLES", {})
     return request.param
 
 
@@ -124,6 +126,10 @@ def test_form_follows_the_rounding_bound(covariance_type):
     assert not cython_backend._uses_expanded_form("tied", tied.means, tied.precisions_cholesky, tied.means[0])
     wide = make_problem("full", n_features=cython_backend.EXPANDED_MAX_FEATURES + 1, n_components=1)
     assert not cython_backend._uses_expanded_form("full", wide.means, wide.precisions_cholesky, wide.means[0])
+    # and a small pass is direct, whatever the bound says
+    for n_samples, expanded in [(cython_backend.EXPANDED_MIN_SAMPLES[covariance_type] - 1, False),
+                                (cython_backend.EXPANDED_MIN_SAMPLES[covariance_type], True)]:
+        assert cython_backend._log_prob_params(problem.means, *args, covariance_type, n_samples)[1] == expanded
 
 
 @pytest.mark.parametrize("covariance_type", EXPANDABLE)

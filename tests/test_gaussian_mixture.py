@@ -248,14 +248,18 @@ def _forbid_n_by_k_arrays(monkeypatch) -> None:
 
 
 def _spy_em_stats(monkeypatch):
+    """The X of every backend em_stats call (a fit's passes call the backend directly)."""
     calls = []
-    em_stats = kernels.em_stats
 
-    def spy(X, *args, **kwargs):
-        calls.append(X)
-        return em_stats(X, *args, **kwargs)
+    def spy_of(em_stats):
+        def spy(X, *args, **kwargs):
+            calls.append(X)
+            return em_stats(X, *args, **kwargs)
+        return spy
 
-    monkeypatch.setattr(kernels, "em_stats", spy)
+    for name in kernels.available_backends():
+        module = kernels.get_backend(name)
+        monkeypatch.setattr(module, "em_stats", spy_of(module.em_stats))
     return calls
 
 
@@ -454,10 +458,13 @@ def test_init_size_is_validated():
         GaussianMixture(2, init_size=0).fit(_blobs())
 
 
-def test_auto_backend_takes_the_reference_for_tiny_fits():
+def test_auto_backend_takes_the_reference_for_tiny_fits_only_instead_of_numba(monkeypatch):
     X = _blobs()
     tiny = _quiet(GaussianMixture(2, covariance_type="diag", random_state=0), X[:100, :1])
-    assert tiny.backend_ == "numpy"
+    assert tiny.backend_ == kernels.resolve_backend_name("auto", "diag")  # Cython's small passes beat the reference
     larger = _quiet(GaussianMixture(3, covariance_type="full", random_state=0), X)
     assert larger.backend_ == kernels.resolve_backend_name("auto", "full")
+    monkeypatch.setitem(kernels.AUTO_ORDER, "diag", ("numba", "numpy"))
+    assert kernels.resolve_backend_name("auto", "diag", 100, 1, 2) == "numpy"
+    assert kernels.resolve_backend_name("auto", "diag", 10**5, 1, 2) == "numba"
     assert kernels.resolve_backend_name("cython", "full", 10, 1, 1) == "cython"  # only "auto" is sized

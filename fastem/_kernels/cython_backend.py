@@ -54,6 +54,12 @@ def _threads_for(n_threads: int, n_tasks: int) -> int:
 EXPANDED_MAX_KAPPA = 1e4
 #: Full covariances: the expanded A holds D (D + 3) / 2 floats per row (2144 at D = 64).
 EXPANDED_MAX_FEATURES = 64
+#: Below this many rows the direct form runs: the expanded form's set-up (its rounding
+#: bound, the quadratic coefficients, recentring the moments: some 65 us of numpy calls)
+#: costs more than the flops it saves. Measured crossovers (2-vCPU AMD EPYC, 2026-12-03,
+#: em_stats): full 16 x 8 about 500 rows, full 2 x 8 2500, diag and spherical 16 x 8
+#: 4700; diag 2 x 8 never (the two forms take the same time at N = 1e6).
+EXPANDED_MIN_SAMPLES = {"full": 512, "diag": 4096, "spherical": 4096}
 
 
 def _kappa(centres: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str, center: np.ndarray) -> float:
@@ -90,7 +96,7 @@ def _precision_forms(precisions_cholesky, covariance_type: str, n_components: in
     return -0.5 * precisions, lambda delta: delta * precisions
 
 
-def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=None, shift=None):
+def _log_prob_params(means, precisions_cholesky, covariance_type, n_samples: int, log_weights=None, shift=None):
     """((means, flat precisions, center, cst), expanded) as the kernels take them.
 
     ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``; ``center`` is the mean of
@@ -107,16 +113,19 @@ def _log_prob_params(means, precisions_cholesky, covariance_type, log_weights=No
     cst = log_det_cholesky(precisions_cholesky, covariance_type, n_components, n_features) - 0.5 * n_features * LOG_2PI
     if log_weights is not None:
         cst = cst + log_weights
-    center = means.mean(axis=0)
-    expanded = _uses_expanded_form(covariance_type, means, precisions_cholesky, center, shift)
+    center = means.sum(axis=0) / n_components  # means.mean, without its Python wrapper's cost
+    expanded = (n_samples >= EXPANDED_MIN_SAMPLES.get(covariance_type, 0)
+                and _uses_expanded_form(covariance_type, means, precisions_cholesky, center, shift))
     if expanded:
         coef, apply_precision = _precision_forms(precisions_cholesky, covariance_type, n_components, n_features)
         delta = means - center
         linear = apply_precision(delta)
         cst = cst - 0.5 * np.einsum("kd,kd->k", delta, linear)
         prec = np.concatenate([coef, linear], axis=1).T
-    elif covariance_type in ("diag", "spherical"):
-        prec = np.broadcast_to(np.reshape(precisions_cholesky, (n_components, -1)), means.shape)
+    elif covariance_type == "diag":
+        prec = precisions_cholesky
+    elif covariance_type == "spherical":
+        prec = np.repeat(precisions_cholesky, n_features)  # (K, D) flat
     else:
         means = np.einsum("kd,...de->ke", means - center, precisions_cholesky) if covariance_type == "tied" \
             else np.einsum("kd,kde->ke", means - center, precisions_cholesky)
@@ -146,7 +155,7 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
                       block_size: int) -> np.ndarray:
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     out = np.empty((X.shape[0], means.shape[0]))
-    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type)
+    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0])
     with blas_single_threaded():  # the kernels call BLAS from their own threads
         _gaussian.gaussian_log_prob(X, *params, covariance_type, expanded, out,
                                     _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
@@ -162,9 +171,22 @@ def _tril_indices(n_features: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _symmetric(lower: np.ndarray) -> np.ndarray:
-    """(..., D, D) symmetric matrices from their lower triangles."""
-    lower = np.tril(lower)
-    return lower + np.swapaxes(lower, -1, -2) - lower * np.eye(lower.shape[-1])
+    """(..., D, D) symmetric matrices from their lower triangles (the upper ones are ignored)."""
+    return np.where(_strictly_upper(lower.shape[-1]), np.swapaxes(lower, -1, -2), lower)
+
+
+@lru_cache(maxsize=16)
+def _strictly_upper(n_features: int) -> np.ndarray:
+    """(D, D) read-only mask of the entries above the diagonal."""
+    mask = np.triu(np.ones((n_features, n_features), dtype=bool), 1)
+    mask.flags.writeable = False
+    return mask
+
+
+def _sum_slots(buffer: np.ndarray) -> np.ndarray:
+    """The slots' rows summed in slot order (numpy reduces axis 0 row by row); a single
+    slot is its own sum (a small pass's reductions cost more than its kernel)."""
+    return buffer[0] if len(buffer) == 1 else buffer.sum(axis=0)
 
 
 def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size) -> SuffStats:
@@ -184,8 +206,8 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     with blas_single_threaded():
         _gaussian.stats(X, resp, *params, covariance_type, expanded, sample_weight, shift.ravel(), nk, sum_x,
                         sum_xx, loglik, _threads_for(n_threads, n_slots), block_size)
-    # slots are summed in slot order (numpy reduces axis 0 row by row)
-    nk, sum_x, sum_xx = nk.sum(axis=0), sum_x.sum(axis=0).reshape(n_components, n_features), sum_xx.sum(axis=0)
+    nk, sum_x, sum_xx, loglik = _sum_slots(nk), _sum_slots(sum_x).reshape(n_components, n_features), \
+        _sum_slots(sum_xx), float(_sum_slots(loglik))
     n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
     if not expanded:
         if covariance_type == "full":
@@ -195,7 +217,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
         else:
             sum_xx = sum_xx.reshape(n_components, n_features)
             sum_xx = sum_xx if covariance_type == "diag" else sum_xx.sum(axis=1)
-        return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, float(loglik.sum()), n)
+        return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, loglik, n)
     sum_xx = sum_xx.reshape(n_components, n_quad)
     if covariance_type == "full":
         lower = np.zeros((n_components, n_features, n_features))
@@ -204,7 +226,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     elif covariance_type == "spherical":
         sum_xx = sum_xx[:, 0]
     center = np.broadcast_to(params[2], shift.shape)
-    return recentre(SuffStats(covariance_type, nk, sum_x, sum_xx, center, float(loglik.sum()), n), shift)
+    return recentre(SuffStats(covariance_type, nk, sum_x, sum_xx, center, loglik, n), shift)
 
 
 def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads: int,
@@ -226,6 +248,6 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     with np.errstate(divide="ignore"):  # weight 0: log weight -inf, responsibility 0
         log_weights = np.log(weights)
     shift = np.asarray(shift, dtype=np.float64)
-    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, log_weights,
+    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0], log_weights,
                                         None if covariance_type == "tied" else shift)
     return _stats(X, None, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)

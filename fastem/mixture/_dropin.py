@@ -119,19 +119,22 @@ def accelerated(method: Callable) -> Callable:
     """
     name = method.__name__
     signature = inspect.signature(method)
+    # the name of X, the method's first argument after self (None: it takes none)
+    x_name = next(iter(list(signature.parameters)[1:]), None)
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         twin_method = getattr(super(DropInMixin, self), name)
         if getattr(_local, "in_sklearn", False):
             return twin_method(*args, **kwargs)
-        bound = signature.bind(self, *args, **kwargs)
-        X = next(iter(list(bound.arguments.values())[1:]), None)
+        # X without binding the whole signature (which costs as much as a tiny fit's pass)
+        X = args[0] if args else kwargs.get(x_name)
         reason = self._fallback_reason(name, X)
         where = f"{type(self).__name__}.{name}"
         if reason is None:
             logger.debug("%s: running fastem", where)
             return method(self, *args, **kwargs)
+        bound = signature.bind(self, *args, **kwargs)
         if _config["fallback"] == "raise":
             raise FallbackError(f"{where}: fastem cannot run this call ({reason}) and fallback='raise'")
         extras = _fastem_only_arguments(method, twin_method)

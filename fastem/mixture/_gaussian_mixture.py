@@ -51,8 +51,8 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         other random numbers, so the fit is no longer scikit-learn's.
     backend : {"auto", "cython", "numba", "numpy"}, default="auto"
         Kernel backend; ``"auto"`` takes the fastest available (resolved once per fit;
-        the numpy reference for tiny problems, where a compiled pass costs more to set up
-        than to run: ``fastem.kernels.AUTO_REFERENCE_BELOW``).
+        the numpy reference for tiny problems when only Numba is compiled, whose pass
+        costs more to set up than to run there: ``fastem.kernels.AUTO_REFERENCE_BELOW``).
     n_jobs : int, default=None
         Threads of the compiled kernels: None all CPUs, -1 all, -2 all but one.
     callback : callable, "tqdm" or None, default=None

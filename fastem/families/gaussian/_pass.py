@@ -56,11 +56,11 @@ class GaussianPass:
         return replace(self, n_threads=n_threads)
 
     def __call__(self, X: np.ndarray, sample_weight: np.ndarray | None) -> SuffStats:
-        """Statistics of one validated chunk (finite, C-contiguous float32/float64), through
-        the public kernel with the parameter checks already done."""
-        return kernels.em_stats(X, self.weights, self.means, self.precisions_cholesky, self.covariance_type,
-                                sample_weight, self.shift, backend=self.backend, n_threads=self.n_threads,
-                                block_size=self.block_size, check_parameters=False)
+        """Statistics of one validated chunk (finite, C-contiguous float32/float64): the
+        backend directly, every check of the public kernel already done."""
+        return kernels.get_backend(self.backend, self.covariance_type).em_stats(
+            X, self.weights, self.means, self.precisions_cholesky, self.covariance_type, sample_weight, self.shift,
+            n_threads=self.n_threads, block_size=self.block_size)
 
 
 def em_stats(source, weights, means, precisions_cholesky, covariance_type: str, *, backend: str = "auto",
