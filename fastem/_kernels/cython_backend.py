@@ -211,9 +211,9 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
     if not expanded:
         if covariance_type == "full":
-            sum_xx = _symmetric(sum_xx.reshape(n_components, n_features, n_features))
+            sum_xx = sum_xx.reshape(n_components, n_features, n_features)
         elif covariance_type == "tied":
-            sum_xx = _symmetric(sum_xx.reshape(n_features, n_features))
+            sum_xx = sum_xx.reshape(n_features, n_features)
         else:
             sum_xx = sum_xx.reshape(n_components, n_features)
             sum_xx = sum_xx if covariance_type == "diag" else sum_xx.sum(axis=1)

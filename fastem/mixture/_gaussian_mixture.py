@@ -12,7 +12,7 @@ from .. import kernels
 from ..data import as_source
 from ..em import run_em
 from ..progress import as_callback
-from .._threads import blas_single_threaded
+from .._threads import blas_single_threaded, effective_n_threads
 from .._validation import check_n_threads
 from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, fitted_source, record_fit, record_online_step
 from ._base import in_memory as _in_memory
@@ -142,7 +142,7 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         source = self._training_source(X, sample_weight)
         self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type, source.n_samples,
                                                      source.n_features, self.n_components)
-        n_threads = check_n_threads(self.n_jobs)
+        n_threads = effective_n_threads(check_n_threads(self.n_jobs))  # once: the CPU affinity query is not free
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
                             *self._checked_initial_parameters(source), self.backend_, n_threads, self.init_size)
