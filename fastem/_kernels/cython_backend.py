@@ -170,19 +170,6 @@ def _tril_indices(n_features: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-def _symmetric(lower: np.ndarray) -> np.ndarray:
-    """(..., D, D) symmetric matrices from their lower triangles (the upper ones are ignored)."""
-    return np.where(_strictly_upper(lower.shape[-1]), np.swapaxes(lower, -1, -2), lower)
-
-
-@lru_cache(maxsize=16)
-def _strictly_upper(n_features: int) -> np.ndarray:
-    """(D, D) read-only mask of the entries above the diagonal."""
-    mask = np.triu(np.ones((n_features, n_features), dtype=bool), 1)
-    mask.flags.writeable = False
-    return mask
-
-
 def _sum_slots(buffer: np.ndarray) -> np.ndarray:
     """The slots' rows summed in slot order (numpy reduces axis 0 row by row); a single
     slot is its own sum (a small pass's reductions cost more than its kernel)."""
@@ -220,9 +207,11 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
         return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, loglik, n)
     sum_xx = sum_xx.reshape(n_components, n_quad)
     if covariance_type == "full":
-        lower = np.zeros((n_components, n_features, n_features))
-        lower[:, *_tril_indices(n_features)] = sum_xx
-        sum_xx = _symmetric(lower)
+        rows, cols = _tril_indices(n_features)
+        features = sum_xx
+        sum_xx = np.empty((n_components, n_features, n_features))
+        sum_xx[:, rows, cols] = features  # both triangles from the same features: exactly symmetric
+        sum_xx[:, cols, rows] = features
     elif covariance_type == "spherical":
         sum_xx = sum_xx[:, 0]
     center = np.broadcast_to(params[2], shift.shape)
