@@ -7,12 +7,11 @@ triangular with ``precision = P @ P.T``; for diag/spherical it is ``1 / sqrt(var
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from scipy import linalg
 from scipy.linalg.lapack import dpotrf as _potrf, dtrtrs as _trtrs
 
+from ._kernels._isa import import_kernels
 from .suff_stats import SuffStats
 
 # scikit-learn adds this to nk before dividing, so that empty components give finite
@@ -66,22 +65,12 @@ def precisions_cholesky_from_covariances(
     """Cholesky factor of the precision; ``ValueError`` naming the component when a
     covariance is not positive definite (``reg_covar`` is only quoted in the message)."""
     if covariance_type in ("full", "tied"):
-        mats = covariances[None] if covariance_type == "tied" else covariances
-        out = np.empty_like(mats, dtype=np.float64)
-        eye = _identity(mats.shape[-1])
-        for k, cov in enumerate(mats):
-            # LAPACK directly: the routines scipy.linalg.cholesky and solve_triangular call
-            # (so the same numbers as scikit-learn's), without their per-call checks, which
-            # cost more than the factorisation for small D
-            cov_chol, info = _potrf(cov, lower=1, clean=1)
-            if info == 0:
-                inverse, info = _trtrs(cov_chol, eye, lower=1)
-            if info != 0:  # the first ill-defined component may be an earlier, overflowed one
-                raise _ill_defined(covariance_type, _first_bad(np.isfinite(out[:k]), default=k), reg_covar)
-            out[k] = inverse.T
-        finite = np.isfinite(out)  # one scan for the overflowed inverses of all components
-        if not finite.all():
-            raise _ill_defined(covariance_type, _first_bad(finite), reg_covar)
+        mats = np.ascontiguousarray(covariances[None] if covariance_type == "tied" else covariances,
+                                    dtype=np.float64)
+        out = np.empty_like(mats)
+        bad = _factorise(mats, out)
+        if bad >= 0:
+            raise _ill_defined(covariance_type, bad, reg_covar)
         return out[0] if covariance_type == "tied" else out
     positive = np.asarray(covariances) > 0  # NaN is not
     if not positive.all():
@@ -89,18 +78,33 @@ def precisions_cholesky_from_covariances(
     return 1.0 / np.sqrt(covariances)
 
 
-@lru_cache(maxsize=64)
-def _identity(n: int) -> np.ndarray:
-    """The (n, n) identity, read-only: shared by every call (LAPACK's trtrs copies it)."""
-    eye = np.eye(n)
-    eye.setflags(write=False)
-    return eye
+def _factorise_lapack(covariances: np.ndarray, out: np.ndarray) -> int:
+    """The compiled ``precisions_cholesky`` kernel's contract in Python (used where the
+    Cython kernels are not built): ``out[k] = inv(cholesky(covariances[k])).T`` for
+    (K, D, D) float64, returning the first component that is not positive definite or
+    whose inverse overflows, -1 when none."""
+    eye = np.eye(covariances.shape[-1])
+    for k, cov in enumerate(covariances):
+        # LAPACK directly: the routines scipy.linalg.cholesky and solve_triangular call (so
+        # the same numbers as scikit-learn's), without their per-call checks
+        cov_chol, info = _potrf(cov, lower=1, clean=1)
+        if info == 0:
+            inverse, info = _trtrs(cov_chol, eye, lower=1)
+        if info != 0 or not np.isfinite(inverse).all():
+            return k
+        out[k] = inverse.T
+    return -1
 
 
-def _first_bad(ok: np.ndarray, default: int | None = None) -> int | None:
-    """The first component (leading axis of ``ok``) with a False entry, else ``default``."""
-    bad = np.flatnonzero(~ok.all(axis=tuple(range(1, ok.ndim))))
-    return int(bad[0]) if bad.size else default
+try:  # one compiled call for all components: a Python loop of LAPACK calls costs more than small factorisations
+    _factorise = import_kernels("_gaussian")[0].precisions_cholesky
+except ImportError:
+    _factorise = _factorise_lapack
+
+
+def _first_bad(ok: np.ndarray) -> int:
+    """The first component (leading axis of ``ok``) with a False entry (there is one)."""
+    return int(np.flatnonzero(~ok.all(axis=tuple(range(1, ok.ndim))))[0])
 
 
 def _ill_defined(covariance_type: str, component: int, reg_covar) -> ValueError:

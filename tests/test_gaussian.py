@@ -49,6 +49,34 @@ def test_precisions_cholesky_matches_sklearn(covariance_type):
                                rtol=1e-12, atol=1e-14)
 
 
+FACTORISATIONS = {
+    "compiled": pytest.param(gaussian._factorise, marks=pytest.mark.skipif(
+        gaussian._factorise is gaussian._factorise_lapack, reason="the Cython kernels are not built")),
+    "lapack loop": gaussian._factorise_lapack,
+}
+
+
+@pytest.mark.parametrize("factorise", FACTORISATIONS.values(), ids=FACTORISATIONS.keys())
+@pytest.mark.parametrize("n_features", [1, 3, 17])
+def test_factorisations_give_sklearns_numbers_exactly(factorise, n_features):
+    """Both implementations make scikit-learn's LAPACK calls, so the bits are its own."""
+    A = np.random.default_rng(n_features).normal(size=(4, n_features, n_features))
+    covariances = A @ A.transpose(0, 2, 1) + 0.1 * np.eye(n_features)
+    covariances[1, 0, -1] += 0.5  # not symmetric: only the lower triangle counts, as for scipy
+    out = np.empty_like(covariances)
+    assert factorise(covariances, out) == -1
+    np.testing.assert_array_equal(out, _compute_precision_cholesky(covariances, "full"))
+
+
+@pytest.mark.parametrize("factorise", FACTORISATIONS.values(), ids=FACTORISATIONS.keys())
+@pytest.mark.parametrize("bad", ["negative", "nan"])
+def test_factorisations_report_the_first_bad_component(factorise, bad):
+    covariances = np.stack([np.eye(3)] * 5)
+    covariances[3] = {"negative": -np.eye(3), "nan": np.full((3, 3), np.nan)}[bad]
+    covariances[4] = -np.eye(3)
+    assert factorise(covariances, np.empty_like(covariances)) == 3
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_parameter_conversions_round_trip(covariance_type):
     problem = make_problem(covariance_type, n_features=4)

@@ -28,9 +28,10 @@ so that the compiled loops never read out of bounds.
 """
 from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
-from libc.math cimport INFINITY, exp, log, sqrt
+from libc.math cimport INFINITY, exp, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
 from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_lapack cimport dpotrf, dtrtrs
 
 cdef extern from *:
     """
@@ -982,3 +983,40 @@ def logsumexp(const double[:, ::1] a, double[::1] out, int n_threads):
     cdef double* outp = &out[0]
     for i in prange(N, nogil=True, num_threads=n_threads, schedule="static"):
         outp[i] = _logsumexp_row(ap + i * K, K)
+
+
+def precisions_cholesky(const double[:, :, ::1] covariances, double[:, :, ::1] out) -> int:
+    """``out[k] = inv(L_k).T`` with ``L_k`` the lower Cholesky factor of ``covariances[k]``
+    (K, D, D): LAPACK's dpotrf then dtrtrs on a column-major copy, the calls (and so the
+    numbers) of scipy.linalg.cholesky(lower=True) and solve_triangular(lower=True) that
+    scikit-learn makes, without a Python loop over the components. Returns the first
+    component that is not positive definite or whose inverse overflows, -1 when none."""
+    cdef int K = covariances.shape[0], D = covariances.shape[1], k, i, j, info = 0, bad = -1
+    if covariances.shape[2] != D or out.shape[0] != K or out.shape[1] != D or out.shape[2] != D:
+        raise ValueError("covariances and out must have the same shape (n_components, D, D)")
+    cdef char lower = b"L", no_transpose = b"N", non_unit = b"N"
+    cdef double* factor = <double*> malloc(D * D * sizeof(double) + 1)  # + 1: never malloc(0)
+    if factor == NULL:
+        raise MemoryError("fastem: could not allocate the Cholesky scratch")
+    with nogil:
+        for k in range(K):
+            for i in range(D):
+                for j in range(D):
+                    factor[i + j * D] = covariances[k, i, j]  # column-major, as f2py hands it to LAPACK
+            dpotrf(&lower, &D, factor, &D, &info)
+            if info == 0:
+                # solve L X = I in place of the identity; the column-major X read row-major is X.T
+                for i in range(D):
+                    for j in range(D):
+                        out[k, i, j] = 1.0 if i == j else 0.0
+                dtrtrs(&lower, &no_transpose, &non_unit, &D, &D, factor, &D, &out[k, 0, 0], &D, &info)
+            if info == 0:
+                for i in range(D):
+                    for j in range(D):
+                        if not isfinite(out[k, i, j]):
+                            info = 1
+            if info != 0:
+                bad = k
+                break
+    free(factor)
+    return bad
