@@ -1,6 +1,6 @@
 """Public kernel API: validate once, then dispatch to a backend.
 
-Backends (``"cython"``, ``"numba"``, ``"numpy"``) are modules with the same four
+Backends (``"cython"``, ``"numba"``, ``"numpy"``) are modules with the same five
 functions and signatures, called only with validated inputs (C-contiguous, finite,
 float32/float64 ``X``, float64 parameters, ``shift`` filled in)::
 
@@ -9,6 +9,8 @@ float32/float64 ``X``, float64 parameters, ``shift`` filled in)::
     suff_stats(X, resp, covariance_type, sample_weight, shift, *, n_threads, block_size) -> SuffStats
     em_stats(X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
              *, n_threads, block_size) -> SuffStats
+    label_stats(X, labels, n_components, covariance_type, sample_weight, shift, *, n_threads,
+                block_size) -> SuffStats                          # hard responsibilities
 
 ``em_stats`` is one pass over X that never allocates an (N, K) array. Compiled backends
 cut rows into blocks of ``block_size`` and reduce the blocks' statistics in a fixed

@@ -106,6 +106,37 @@ def suff_stats(X, resp, covariance_type: str, sample_weight=None, shift=None, *,
     return SuffStats(covariance_type, nk, sum_x, sum_xx, np.array(shift, dtype=np.float64), 0.0, n)
 
 
+#: rows of one-hot responsibilities one_hot_stats makes at a time
+ONE_HOT_BLOCK_ROWS = 65536
+
+
+def one_hot_stats(backend_suff_stats, X, labels, n_components: int, covariance_type: str, sample_weight, shift,
+                  **options) -> SuffStats:
+    """``label_stats`` through a backend's ``suff_stats``: the one-hot responsibilities
+    of ``labels`` made :data:`ONE_HOT_BLOCK_ROWS` rows at a time."""
+    if labels.size and (labels.min() < -1 or labels.max() >= n_components):
+        raise ValueError(f"labels must be -1 (in no component) or in [0, {n_components})")
+
+    def block_stats(rows: slice) -> SuffStats:
+        block = labels[rows]
+        resp = np.zeros((block.shape[0], n_components))
+        hit = np.flatnonzero(block >= 0)
+        resp[hit, block[hit]] = 1.0
+        return backend_suff_stats(X[rows], resp, covariance_type,
+                                  None if sample_weight is None else sample_weight[rows], shift, **options)
+
+    n_samples = X.shape[0]
+    return sum(block_stats(slice(start, min(start + ONE_HOT_BLOCK_ROWS, n_samples)))
+               for start in range(0, n_samples, ONE_HOT_BLOCK_ROWS))
+
+
+def label_stats(X, labels, n_components: int, covariance_type: str, sample_weight, shift, *, n_threads=None,
+                block_size=None) -> SuffStats:
+    """Sufficient statistics of hard responsibilities: row i in component ``labels[i]``
+    ((N,) int, -1: in none), around ``shift`` ((K, D); tied (D,)); ``loglik`` is 0.0."""
+    return one_hot_stats(suff_stats, X, labels, n_components, covariance_type, sample_weight, shift)
+
+
 def data_shift(X, sample_weight, covariance_type: str, n_components: int) -> np.ndarray:
     """The shift :func:`suff_stats` uses by default: the weighted mean of X, per component."""
     if sample_weight is None:

@@ -111,6 +111,38 @@ def test_suff_stats_of_hard_responsibilities(kernel_backend, covariance_type, dt
     assert_matches(actual, call_kernel("suff_stats", problem, backend="numpy"), RTOL[np.dtype(dtype)])
 
 
+@pytest.mark.parametrize("n_samples", N_SAMPLES + (5 * BLOCK_SIZE + 3,))
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_label_stats_match_reference_for_any_thread_count(kernel_backend, covariance_type, dtype, weighted,
+                                                         n_samples):
+    """Hard responsibilities given as labels (-1: in no component; tied's second moments
+    still take every row, as suff_stats's do) against the reference's one-hot suff_stats,
+    bit-identical for 1, 2 and 3 threads."""
+    problem = make_problem(covariance_type, n_samples=n_samples, n_features=4, n_components=3, dtype=dtype,
+                           weighted=weighted, offset=50.0)
+    labels = np.random.default_rng(1).integers(-1, 3, n_samples)
+    shift = problem.means.mean(axis=0) if covariance_type == "tied" else problem.means
+    module = kernels.get_backend(kernel_backend)
+    results = [module.label_stats(problem.X, labels, 3, covariance_type, problem.sample_weight, shift,
+                                  n_threads=n, block_size=BLOCK_SIZE) for n in (1, 2, 3)]
+    expected = reference.label_stats(problem.X, labels, 3, covariance_type, problem.sample_weight, shift)
+    assert_matches(results[0], expected, RTOL[np.dtype(dtype)])
+    for result in results[1:]:
+        assert_stats_equal(result, results[0])
+
+
+@pytest.mark.parametrize("label", [-2, 3])
+def test_label_stats_reject_labels_out_of_range(backend, label):
+    problem = make_problem("diag", n_samples=20, n_components=3)
+    labels = np.zeros(20, dtype=np.int64)
+    labels[7] = label
+    module = kernels.get_backend(backend)
+    with pytest.raises(ValueError, match="labels must be -1"):
+        module.label_stats(problem.X, labels, 3, "diag", None, problem.means, n_threads=1, block_size=BLOCK_SIZE)
+
+
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("function", ["e_step", "em_stats"])
 def test_zero_weight_component(kernel_backend, function, covariance_type):

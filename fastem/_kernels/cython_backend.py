@@ -197,14 +197,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
         _sum_slots(sum_xx), float(_sum_slots(loglik))
     n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
     if not expanded:
-        if covariance_type == "full":
-            sum_xx = sum_xx.reshape(n_components, n_features, n_features)
-        elif covariance_type == "tied":
-            sum_xx = sum_xx.reshape(n_features, n_features)
-        else:
-            sum_xx = sum_xx.reshape(n_components, n_features)
-            sum_xx = sum_xx if covariance_type == "diag" else sum_xx.sum(axis=1)
-        return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, loglik, n)
+        return _direct_stats(covariance_type, nk, sum_x, sum_xx, shift, loglik, n)
     sum_xx = sum_xx.reshape(n_components, n_quad)
     if covariance_type == "full":
         rows, cols = _tril_indices(n_features)
@@ -216,6 +209,40 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
         sum_xx = sum_xx[:, 0]
     center = np.broadcast_to(params[2], shift.shape)
     return recentre(SuffStats(covariance_type, nk, sum_x, sum_xx, center, loglik, n), shift)
+
+
+def _direct_stats(covariance_type: str, nk, sum_x, sum_xx, shift, loglik: float, n: float) -> SuffStats:
+    """SuffStats from the kernels' direct-form sums: sum_x (K, D); sum_xx flat, K * D * D
+    full, D * D tied, K * D diag and spherical (whose squares are summed over D here)."""
+    n_components, n_features = sum_x.shape
+    if covariance_type == "full":
+        sum_xx = sum_xx.reshape(n_components, n_features, n_features)
+    elif covariance_type == "tied":
+        sum_xx = sum_xx.reshape(n_features, n_features)
+    else:
+        sum_xx = sum_xx.reshape(n_components, n_features)
+        sum_xx = sum_xx if covariance_type == "diag" else sum_xx.sum(axis=1)
+    return SuffStats(covariance_type, nk, sum_x, sum_xx, shift, loglik, n)
+
+
+def label_stats(X, labels, n_components: int, covariance_type: str, sample_weight, shift, *, n_threads: int,
+                block_size: int) -> SuffStats:
+    """Sufficient statistics of hard responsibilities, row i in component ``labels[i]``
+    (N,) int (-1: in none), around ``shift``; ``loglik`` is 0.0. One pass, no (N, K) array."""
+    n_samples, n_features = X.shape
+    size_xx = {"full": n_components * n_features**2, "tied": n_features**2}.get(
+        covariance_type, n_components * n_features)
+    n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1))
+    nk = np.zeros((n_slots, n_components))
+    sum_x = np.zeros((n_slots, n_components * n_features))
+    sum_xx = np.zeros((n_slots, size_xx))
+    shift = np.array(shift, dtype=np.float64)
+    if _gaussian.label_stats(X, np.ascontiguousarray(labels, dtype=np.int32), sample_weight, shift.ravel(),
+                             covariance_type, nk, sum_x, sum_xx, _threads_for(n_threads, n_slots), block_size):
+        raise ValueError(f"labels must be -1 (in no component) or in [0, {n_components})")
+    n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
+    return _direct_stats(covariance_type, _sum_slots(nk), _sum_slots(sum_x).reshape(n_components, n_features),
+                         _sum_slots(sum_xx), shift, 0.0, n)
 
 
 def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads: int,

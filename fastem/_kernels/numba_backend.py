@@ -14,6 +14,7 @@ import numba
 import numpy as np
 
 from ..gaussian import log_det_cholesky
+from ..reference import one_hot_stats
 from ..suff_stats import SuffStats
 from ._numba import drivers
 
@@ -165,6 +166,13 @@ def suff_stats(X: np.ndarray, resp: np.ndarray, covariance_type: str, sample_wei
     return _stats(X, np.ascontiguousarray(resp, dtype=np.float64), np.zeros(n_components),
                   np.zeros((n_components, n_padded)), unused, np.zeros(n_padded), np.zeros(n_components),
                   covariance_type, sample_weight, shift, n_threads, block_size)
+
+
+def label_stats(X: np.ndarray, labels: np.ndarray, n_components: int, covariance_type: str, sample_weight, shift,
+                *, n_threads: int, block_size: int) -> SuffStats:
+    """Sufficient statistics of hard responsibilities through this backend's suff_stats."""
+    return one_hot_stats(suff_stats, X, labels, n_components, covariance_type, sample_weight, shift,
+                         n_threads=n_threads, block_size=block_size)
 
 
 def em_stats(X: np.ndarray, weights: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray,

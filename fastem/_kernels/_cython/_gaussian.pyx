@@ -30,6 +30,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, exp, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtrs
 
@@ -916,6 +917,93 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
         raise MemoryError("fastem: could not allocate kernel scratch buffers")
     if not expanded and (m.cov == FULL or m.cov == TIED):
         _mirror_lower(&sum_xx[0, 0], n_slots * (K if m.cov == FULL else 1), D)
+
+
+cdef void _label_rows(const floating* X, const int* labels, const double* sample_weight, const double* shift,
+                      int cov, Py_ssize_t D, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop, double* nk,
+                      double* sum_x, double* sum_xx, double* z, int* bad) noexcept nogil:
+    """Fold rows [start, stop) into their components' sums, row by row in order: see
+    label_stats. A label outside [-1, K) sets bad and is skipped."""
+    cdef Py_ssize_t i, k, c, d
+    cdef double w, wz
+    cdef const double* centre
+    cdef double* row
+    for i in range(start, stop):
+        k = labels[i]
+        if k >= K or k < -1:
+            bad[0] = 1
+            continue
+        if k < 0 and cov != TIED:
+            continue
+        w = 1.0 if sample_weight == NULL else sample_weight[i]
+        centre = shift if cov == TIED else shift + k * D
+        for d in range(D):
+            z[d] = <double> X[i * D + d] - centre[d]
+        if k >= 0:
+            nk[k] += w
+            for d in range(D):
+                sum_x[k * D + d] += w * z[d]
+        if cov == DIAG or cov == SPHERICAL:
+            for d in range(D):
+                sum_xx[k * D + d] += (w * z[d]) * z[d]
+        else:  # the lower triangle of (D, D): component k's matrix, or the one tied matrix
+            row = sum_xx + (k * D * D if cov == FULL else 0)
+            for c in range(D):
+                wz = w * z[c]
+                for d in range(c + 1):
+                    row[c * D + d] += wz * z[d]
+
+
+def label_stats(const floating[:, ::1] X, const int[::1] labels, const double[::1] sample_weight,
+                const double[::1] shift, str covariance_type, double[:, ::1] nk, double[:, ::1] sum_x,
+                double[:, ::1] sum_xx, int n_threads, Py_ssize_t block_size) -> bint:
+    """Per-slot statistics of hard responsibilities: row i in component labels[i] (N,)
+    (-1: in none) with weight sample_weight[i] (None: 1), around shift (K * D,; tied D,),
+    into zero-filled buffers nk (S, K), sum_x (S, K * D) and sum_xx (S, K * D diag and
+    spherical, K * D * D full, D * D tied: over every row, as suff_stats's; exactly
+    symmetric). The (N, K) one-hot
+    responsibilities are never formed: a row costs D (diag) or D (D + 1) / 2 (full,
+    tied) products, not K times that. Slots are runs of blocks (as in stats), summed by
+    the caller in order. Returns whether some label was outside [-1, K)."""
+    cdef Py_ssize_t N = X.shape[0], D = X.shape[1], K = nk.shape[1], S = nk.shape[0]
+    cdef int cov = _cov_code(covariance_type)
+    cdef Py_ssize_t size_xx = K * D * D if cov == FULL else (D * D if cov == TIED else K * D)
+    if labels.shape[0] != N or (sample_weight is not None and sample_weight.shape[0] != N):
+        raise ValueError("labels and sample_weight must have shape (n_samples,)")
+    if shift.shape[0] != (D if cov == TIED else K * D):
+        raise ValueError("shift has the wrong size")
+    if S < 1 or sum_x.shape[0] != S or sum_xx.shape[0] != S or sum_x.shape[1] != K * D or sum_xx.shape[1] != size_xx:
+        raise ValueError("the slot buffers disagree with the problem's shape")
+    cdef Py_ssize_t n_blocks = (N + block_size - 1) // block_size, slot, start, stop
+    cdef Py_ssize_t n_acc = K + K * D + size_xx
+    cdef const double* weight_p = NULL if sample_weight is None else &sample_weight[0]
+    cdef const floating* Xp = &X[0, 0] if N > 0 else NULL
+    cdef double* acc
+    cdef int bad = 0, failed = 0
+    cdef int* bad_p = &bad  # writes to shared variables in a parallel block go through pointers
+    cdef int* failed_p = &failed
+    with nogil, parallel(num_threads=n_threads):
+        # this thread's sums (nk, sum_x, sum_xx, then D values of x - shift), copied to the
+        # slot's rows at its end: neighbouring slots' rows share cache lines
+        acc = <double*> malloc((n_acc + D) * sizeof(double))
+        if acc == NULL:
+            failed_p[0] = 1
+        for slot in prange(S, schedule="dynamic"):
+            if acc != NULL:
+                start = min((slot * n_blocks // S) * block_size, N)
+                stop = min(((slot + 1) * n_blocks // S) * block_size, N)
+                memset(acc, 0, n_acc * sizeof(double))
+                _label_rows(Xp, &labels[0], weight_p, &shift[0], cov, D, K, start, stop, acc, acc + K,
+                            acc + K + K * D, acc + n_acc, bad_p)
+                memcpy(&nk[slot, 0], acc, K * sizeof(double))
+                memcpy(&sum_x[slot, 0], acc + K, K * D * sizeof(double))
+                memcpy(&sum_xx[slot, 0], acc + K + K * D, size_xx * sizeof(double))
+        free(acc)
+    if failed:
+        raise MemoryError("fastem: could not allocate kernel scratch buffers")
+    if cov == FULL or cov == TIED:
+        _mirror_lower(&sum_xx[0, 0], S * (K if cov == FULL else 1), D)
+    return bad != 0
 
 
 cdef void _mirror_lower(double* mats, Py_ssize_t n_mats, Py_ssize_t D) noexcept nogil:

@@ -5,7 +5,8 @@ With the same ``random_state`` the same random numbers are consumed in the same 
 ``kmeans_plusplus`` for ``"k-means++"``, uniform responsibilities for ``"random"``,
 ``choice`` for ``"random_from_data"``), so fastem and scikit-learn start from the same
 parameters. k-means and its seeding run on fastem's compiled kernels
-(:mod:`fastem.cluster`), which give scikit-learn's labels except at rounding-level ties. The responsibilities are never held as an (N, K) array: they are generated
+(:mod:`fastem.cluster`), which give scikit-learn's labels except at rounding-level ties. The responsibilities are never held as an (N, K) array: hard
+ones (labels) go to the backend's ``label_stats``, random ones are generated
 ``INIT_BLOCK_ROWS`` rows at a time and folded into sufficient statistics.
 """
 from __future__ import annotations
@@ -76,14 +77,17 @@ class GaussianInit:
                 r /= r.sum(axis=1)[:, np.newaxis]
                 return r
 
-            # all components start near the data mean: take the moments around it
-            return self._stats(X, sample_weight, resp, self.covariance_type, None), None
+            return self._random_stats(X, sample_weight, resp), None
         labels, means = self._labels(X, sample_weight, random_state)
         # moments around each component's own mean (known without a pass over X): no
         # cancellation when a component starts as a single point (its covariance is then
-        # exactly reg_covar)
-        shift = None if self.covariance_type == "tied" else means
-        return self._stats(X, sample_weight, _one_hot(labels, self.n_components), self.covariance_type, shift), labels
+        # exactly reg_covar); tied: around the data mean
+        ct = self.covariance_type
+        shift = data_shift(X, sample_weight, ct, self.n_components) if ct == "tied" else means
+        stats = kernels.get_backend(self.backend, ct).label_stats(
+            X, labels, self.n_components, ct, sample_weight, np.ascontiguousarray(shift, dtype=np.float64),
+            n_threads=effective_n_threads(self.n_threads), block_size=kernels.DEFAULT_BLOCK_SIZE)
+        return stats, labels
 
     def _labels(self, X, sample_weight, random_state) -> tuple[np.ndarray, np.ndarray]:
         """(N,) component of each row (-1 for rows that start in no component) and the
@@ -106,19 +110,19 @@ class GaussianInit:
         labels[indices] = np.arange(n_components)
         return labels, X[indices].astype(np.float64)  # each component starts as one row
 
-    def _stats(self, X, sample_weight, resp: Callable[[slice], np.ndarray], covariance_type: str, shift) -> SuffStats:
-        """Statistics of ``resp`` summed over row blocks; ``shift`` defaults to the data mean.
+    def _random_stats(self, X, sample_weight, resp: Callable[[slice], np.ndarray]) -> SuffStats:
+        """Statistics of the responsibilities ``resp(rows)`` summed over row blocks, around
+        the data mean (all components start near it).
 
         X and sample_weight are validated and the responsibilities are made here, so the
         backend is called directly: the public wrapper would scan every block for
         non-finite values again."""
-        if shift is None:
-            shift = data_shift(X, sample_weight, covariance_type, self.n_components)
-        module = kernels.get_backend(self.backend, covariance_type)
+        ct = self.covariance_type
+        module = kernels.get_backend(self.backend, ct)
         options = {"n_threads": effective_n_threads(self.n_threads), "block_size": kernels.DEFAULT_BLOCK_SIZE}
-        shift = np.ascontiguousarray(shift, dtype=np.float64)
+        shift = np.ascontiguousarray(data_shift(X, sample_weight, ct, self.n_components), dtype=np.float64)
         return sum(
-            module.suff_stats(X[rows], np.ascontiguousarray(resp(rows), dtype=np.float64), covariance_type,
+            module.suff_stats(X[rows], np.ascontiguousarray(resp(rows), dtype=np.float64), ct,
                               None if sample_weight is None else sample_weight[rows], shift, **options)
             for rows in _blocks(X.shape[0])
         )
@@ -143,13 +147,3 @@ def _tied_over_all_rows(X, sample_weight, nk, means, reg_covar: float) -> np.nda
 def _blocks(n_samples: int):
     return (slice(start, min(start + INIT_BLOCK_ROWS, n_samples)) for start in range(0, n_samples, INIT_BLOCK_ROWS))
 
-
-def _one_hot(labels: np.ndarray, n_components: int) -> Callable[[slice], np.ndarray]:
-    def resp(rows: slice) -> np.ndarray:
-        block = labels[rows]
-        r = np.zeros((block.shape[0], n_components))
-        hit = np.flatnonzero(block >= 0)
-        r[hit, block[hit]] = 1.0
-        return r
-
-    return resp
