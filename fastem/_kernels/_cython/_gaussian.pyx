@@ -919,15 +919,56 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
         _mirror_lower(&sum_xx[0, 0], n_slots * (K if m.cov == FULL else 1), D)
 
 
+cdef enum:
+    OUTER_ROWS = 4  # rows of one component that label_stats folds into its second moments together
+
+
+cdef void _fold_outer(double* mat, const double* rows, const double* weights, Py_ssize_t n,
+                      Py_ssize_t D) noexcept nogil:
+    """The lower triangle of mat (D, D) += sum_j weights[j] z_j z_j^T over n <= OUTER_ROWS
+    rows z_j (n x D): each element of mat is loaded and stored once for n rows (one at a
+    time, the updates of a 64 x 64 matrix ran at the speed of its loads and stores)."""
+    cdef Py_ssize_t c, d, j
+    cdef double a0, a1, a2, a3, t
+    cdef const double* z0 = rows
+    cdef const double* z1 = rows + D
+    cdef const double* z2 = rows + 2 * D
+    cdef const double* z3 = rows + 3 * D
+    cdef double* row
+    for c in range(D):
+        row = mat + c * D
+        if n == OUTER_ROWS:
+            a0 = weights[0] * z0[c]
+            a1 = weights[1] * z1[c]
+            a2 = weights[2] * z2[c]
+            a3 = weights[3] * z3[c]
+            for d in range(c + 1):
+                row[d] += (a0 * z0[d] + a1 * z1[d]) + (a2 * z2[d] + a3 * z3[d])
+        else:
+            for d in range(c + 1):
+                t = 0.0
+                for j in range(n):
+                    t += (weights[j] * rows[j * D + c]) * rows[j * D + d]
+                row[d] += t
+
+
 cdef void _label_rows(const floating* X, const int* labels, const double* sample_weight, const double* shift,
                       int cov, Py_ssize_t D, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop, double* nk,
-                      double* sum_x, double* sum_xx, double* z, int* bad) noexcept nogil:
-    """Fold rows [start, stop) into their components' sums, row by row in order: see
-    label_stats. A label outside [-1, K) sets bad and is skipped."""
-    cdef Py_ssize_t i, k, c, d
-    cdef double w, wz
+                      double* sum_x, double* sum_xx, double* z, Py_ssize_t* n_pending, int* bad) noexcept nogil:
+    """Fold rows [start, stop) into their components' sums in row order: see label_stats.
+    z: D values, then (full/tied) OUTER_ROWS pending rows and their weights per matrix
+    (K full, 1 tied), n_pending of them: a matrix takes its rows OUTER_ROWS at a time,
+    and what is pending at the end. A label outside [-1, K) sets bad and is skipped."""
+    cdef Py_ssize_t i, k, d, mat
+    cdef Py_ssize_t n_mats = K if cov == FULL else 1
+    cdef double w
     cdef const double* centre
-    cdef double* row
+    cdef double* pending = z + D
+    cdef double* pending_w = pending + n_mats * OUTER_ROWS * D
+    cdef double* zi
+    if cov == FULL or cov == TIED:
+        for mat in range(n_mats):
+            n_pending[mat] = 0
     for i in range(start, stop):
         k = labels[i]
         if k >= K or k < -1:
@@ -937,26 +978,34 @@ cdef void _label_rows(const floating* X, const int* labels, const double* sample
             continue
         w = 1.0 if sample_weight == NULL else sample_weight[i]
         centre = shift if cov == TIED else shift + k * D
+        mat = k if cov == FULL else 0
+        zi = z if cov == DIAG or cov == SPHERICAL else pending + (mat * OUTER_ROWS + n_pending[mat]) * D
         for d in range(D):
-            z[d] = <double> X[i * D + d] - centre[d]
+            zi[d] = <double> X[i * D + d] - centre[d]
         if k >= 0:
             nk[k] += w
             for d in range(D):
-                sum_x[k * D + d] += w * z[d]
+                sum_x[k * D + d] += w * zi[d]
         if cov == DIAG or cov == SPHERICAL:
             for d in range(D):
-                sum_xx[k * D + d] += (w * z[d]) * z[d]
-        else:  # the lower triangle of (D, D): component k's matrix, or the one tied matrix
-            row = sum_xx + (k * D * D if cov == FULL else 0)
-            for c in range(D):
-                wz = w * z[c]
-                for d in range(c + 1):
-                    row[c * D + d] += wz * z[d]
+                sum_xx[k * D + d] += (w * zi[d]) * zi[d]
+        else:
+            pending_w[mat * OUTER_ROWS + n_pending[mat]] = w
+            n_pending[mat] += 1
+            if n_pending[mat] == OUTER_ROWS:
+                _fold_outer(sum_xx + mat * D * D, pending + mat * OUTER_ROWS * D, pending_w + mat * OUTER_ROWS,
+                            OUTER_ROWS, D)
+                n_pending[mat] = 0
+    if cov == FULL or cov == TIED:
+        for mat in range(n_mats):
+            if n_pending[mat] > 0:
+                _fold_outer(sum_xx + mat * D * D, pending + mat * OUTER_ROWS * D, pending_w + mat * OUTER_ROWS,
+                            n_pending[mat], D)
 
 
 def label_stats(const floating[:, ::1] X, const int[::1] labels, const double[::1] sample_weight,
                 const double[::1] shift, str covariance_type, double[:, ::1] nk, double[:, ::1] sum_x,
-                double[:, ::1] sum_xx, int n_threads, Py_ssize_t block_size) -> bint:
+                double[:, ::1] sum_xx, int n_threads, Py_ssize_t block_size) -> bool:
     """Per-slot statistics of hard responsibilities: row i in component labels[i] (N,)
     (-1: in none) with weight sample_weight[i] (None: 1), around shift (K * D,; tied D,),
     into zero-filled buffers nk (S, K), sum_x (S, K * D) and sum_xx (S, K * D diag and
@@ -976,29 +1025,33 @@ def label_stats(const floating[:, ::1] X, const int[::1] labels, const double[::
         raise ValueError("the slot buffers disagree with the problem's shape")
     cdef Py_ssize_t n_blocks = (N + block_size - 1) // block_size, slot, start, stop
     cdef Py_ssize_t n_acc = K + K * D + size_xx
+    cdef Py_ssize_t n_mats = K if cov == FULL else (1 if cov == TIED else 0)
     cdef const double* weight_p = NULL if sample_weight is None else &sample_weight[0]
     cdef const floating* Xp = &X[0, 0] if N > 0 else NULL
     cdef double* acc
+    cdef Py_ssize_t* n_pending
     cdef int bad = 0, failed = 0
     cdef int* bad_p = &bad  # writes to shared variables in a parallel block go through pointers
     cdef int* failed_p = &failed
     with nogil, parallel(num_threads=n_threads):
-        # this thread's sums (nk, sum_x, sum_xx, then D values of x - shift), copied to the
-        # slot's rows at its end: neighbouring slots' rows share cache lines
-        acc = <double*> malloc((n_acc + D) * sizeof(double))
-        if acc == NULL:
+        # this thread's sums (nk, sum_x, sum_xx), copied to the slot's rows at its end
+        # (neighbouring slots' rows share cache lines), then _label_rows's scratch
+        acc = <double*> malloc((n_acc + D + n_mats * OUTER_ROWS * (D + 1)) * sizeof(double))
+        n_pending = <Py_ssize_t*> malloc((n_mats + 1) * sizeof(Py_ssize_t))  # + 1: never malloc(0)
+        if acc == NULL or n_pending == NULL:
             failed_p[0] = 1
         for slot in prange(S, schedule="dynamic"):
-            if acc != NULL:
+            if acc != NULL and n_pending != NULL:
                 start = min((slot * n_blocks // S) * block_size, N)
                 stop = min(((slot + 1) * n_blocks // S) * block_size, N)
                 memset(acc, 0, n_acc * sizeof(double))
                 _label_rows(Xp, &labels[0], weight_p, &shift[0], cov, D, K, start, stop, acc, acc + K,
-                            acc + K + K * D, acc + n_acc, bad_p)
+                            acc + K + K * D, acc + n_acc, n_pending, bad_p)
                 memcpy(&nk[slot, 0], acc, K * sizeof(double))
                 memcpy(&sum_x[slot, 0], acc + K, K * D * sizeof(double))
                 memcpy(&sum_xx[slot, 0], acc + K + K * D, size_xx * sizeof(double))
         free(acc)
+        free(n_pending)
     if failed:
         raise MemoryError("fastem: could not allocate kernel scratch buffers")
     if cov == FULL or cov == TIED:
