@@ -32,33 +32,39 @@ def _blas_libraries() -> tuple:
     return tuple(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
-_blas_pinned = 0  # depth of nested blas_single_threaded blocks (BLAS's thread count is process-wide)
+_blas_depth = 0  # open blas_single_threaded blocks (BLAS's thread count is process-wide)
+_blas_originals = None  # [(library controller, its thread count)] while BLAS is pinned, else None
 _blas_lock = threading.Lock()
 
 
 class blas_single_threaded:
     """Context manager: BLAS pinned to one thread while compiled kernels call it from
-    their own threads.
+    their own threads; restored when the outermost block ends.
 
-    Nested blocks cost next to nothing: an estimator pins BLAS once for a whole fit, and
-    the kernel calls inside it find the pin in place (a kernel call on a small fit costs
-    as little as a few microseconds)."""
+    ``lazy=True`` pins nothing itself: a block inside it that pins leaves the pin in
+    place until it ends. An estimator opens one for a whole fit, so a large fit's kernel
+    calls pin BLAS once, and a small fit whose kernels never call BLAS never pins (the
+    pin's library calls cost as much as a tiny pass). Nested blocks cost next to nothing."""
+
+    def __init__(self, lazy: bool = False):
+        self.lazy = lazy
 
     def __enter__(self) -> None:
-        global _blas_pinned
+        global _blas_depth, _blas_originals
         with _blas_lock:
-            self.outermost = _blas_pinned == 0
-            _blas_pinned += 1
-        if self.outermost:
-            self.libraries = _blas_libraries()
-            self.originals = [library.get_num_threads() for library in self.libraries]
-            for library in self.libraries:
-                library.set_num_threads(1)
+            if not self.lazy and _blas_originals is None:
+                libraries = _blas_libraries()
+                originals = [(library, library.get_num_threads()) for library in libraries]
+                for library in libraries:
+                    library.set_num_threads(1)
+                _blas_originals = originals
+            _blas_depth += 1
 
     def __exit__(self, *exc_info) -> None:
-        global _blas_pinned
-        if self.outermost:
-            for library, n_threads in zip(self.libraries, self.originals):
-                library.set_num_threads(n_threads)
+        global _blas_depth, _blas_originals
         with _blas_lock:
-            _blas_pinned -= 1
+            _blas_depth -= 1
+            if _blas_depth == 0 and _blas_originals is not None:
+                for library, n_threads in _blas_originals:
+                    library.set_num_threads(n_threads)
+                _blas_originals = None

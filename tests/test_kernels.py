@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from _data import (COMPILED, DTYPES, PROPERTY_SETTINGS, REQUIRE_COMPILED, RTOL, assert_close, assert_stats_close,
                    assert_stats_equal, call_kernel, centred_parameters, make_log_probs, make_problem, problems)
-from fastem import gaussian, kernels, reference
+from fastem import _threads, gaussian, kernels, reference
 from fastem.suff_stats import COVARIANCE_TYPES, SuffStats
 
 BLOCK_SIZE = 16
@@ -264,3 +264,31 @@ def test_input_layouts_give_identical_results(backend, function, layout, covaria
         pairs = zip(actual, expected) if isinstance(expected, tuple) else [(actual, expected)]
         for a, b in pairs:
             np.testing.assert_array_equal(a, b)
+
+
+def _blas_threads() -> list[int]:
+    return [library.get_num_threads() for library in _threads._blas_libraries()]
+
+
+def test_blas_pin_lasts_the_lazy_block_a_kernel_pins_inside():
+    """A fit's lazy block pins nothing; the first pin inside stays until the fit ends,
+    and the thread counts are restored then."""
+    before = _blas_threads()
+    with _threads.blas_single_threaded(lazy=True):
+        assert _blas_threads() == before
+        with _threads.blas_single_threaded():
+            assert set(_blas_threads()) <= {1}
+        assert set(_blas_threads()) <= {1}
+    assert _blas_threads() == before
+
+
+def test_small_direct_passes_never_pin_blas(monkeypatch):
+    """Plain-loop kernels (direct form, a few features) skip the pin's library calls."""
+    pytest.importorskip("fastem._kernels.cython_backend")
+
+    def refuse():
+        raise AssertionError("BLAS was pinned")
+
+    monkeypatch.setattr(_threads, "_blas_libraries", refuse)
+    for covariance_type in COVARIANCE_TYPES:
+        call_kernel("em_stats", make_problem(covariance_type, n_samples=40), backend="cython")

@@ -8,6 +8,7 @@ results are bit-identical for any ``n_threads``.
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import lru_cache
 
 import numpy as np
@@ -135,6 +136,15 @@ def _log_prob_params(means, precisions_cholesky, covariance_type, n_samples: int
     return params, expanded
 
 
+def _blas_pin(covariance_type: str, expanded: bool, n_features: int):
+    """BLAS pinned to one thread (see blas_single_threaded) when the kernel may call it
+    from its own threads: the expanded form, and the direct full/tied form beyond a few
+    features; the other forms are plain loops and need no pin."""
+    if expanded or (covariance_type in ("full", "tied") and n_features > _gaussian.small_direct_max_features):
+        return blas_single_threaded()
+    return nullcontext()
+
+
 def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int) -> np.ndarray:
     """Row-wise max-shifted log-sum-exp of a C-contiguous (N, K) float64 array."""
     assert a.ndim == 2 and axis in (-1, 1), "the wrapper passes (N, K) rows and axis=-1"
@@ -156,7 +166,7 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     out = np.empty((X.shape[0], means.shape[0]))
     params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0])
-    with blas_single_threaded():  # the kernels call BLAS from their own threads
+    with _blas_pin(covariance_type, expanded, means.shape[1]):
         _gaussian.gaussian_log_prob(X, *params, covariance_type, expanded, out,
                                     _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
     return out
@@ -190,7 +200,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     sum_xx = np.zeros((n_slots, size_xx))
     loglik = np.zeros(n_slots)
     shift = np.array(shift, dtype=np.float64)
-    with blas_single_threaded():
+    with _blas_pin(covariance_type, expanded, n_features):
         _gaussian.stats(X, resp, *params, covariance_type, expanded, sample_weight, shift.ravel(), nk, sum_x,
                         sum_xx, loglik, _threads_for(n_threads, n_slots), block_size)
     nk, sum_x, sum_xx, loglik = _sum_slots(nk), _sum_slots(sum_x).reshape(n_components, n_features), \

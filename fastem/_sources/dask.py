@@ -24,7 +24,7 @@ import numbers
 
 import numpy as np
 
-from .._threads import blas_single_threaded, cpu_count
+from .._threads import cpu_count
 from .._validation import check_X
 from ._chunks import add_all, check_chunk
 from ._reservoir import Reservoir
@@ -35,10 +35,9 @@ _SYNCHRONOUS = ("sync", "synchronous", "single-threaded")
 
 def _block_stats(X, sample_weight, chunk_fn, index: int, n_features: int, allow_nan: bool):
     """Map step: ``chunk_fn`` of one validated block (None for an empty block)."""
-    with blas_single_threaded():
-        X, sample_weight = check_chunk(X, sample_weight, index=index, n_features=n_features, dtype=None,
-                                       allow_nan=allow_nan)
-        return chunk_fn(X, sample_weight) if len(X) else None
+    X, sample_weight = check_chunk(X, sample_weight, index=index, n_features=n_features, dtype=None,
+                                   allow_nan=allow_nan)
+    return chunk_fn(X, sample_weight) if len(X) else None
 
 
 def _add_stats(*parts):

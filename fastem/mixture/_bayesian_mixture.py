@@ -144,7 +144,7 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
             priors, init, total_weight)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         start = None if do_init else (VariationalParams(*self._get_parameters()), self.lower_bound_)
-        with blas_single_threaded():  # once for the whole fit, not per kernel call
+        with blas_single_threaded(lazy=True):  # a kernel's pin lasts the whole fit
             result = run_em(family, source, tol=self.tol, max_iter=self.max_iter, n_init=self.n_init,
                             random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
                             verbose_interval=self.verbose_interval, callback=as_callback(self.callback))

@@ -1,7 +1,6 @@
 """``fastem.GaussianMixture``: scikit-learn's ``GaussianMixture`` on fastem's kernels."""
 from __future__ import annotations
 
-from contextlib import nullcontext
 
 import numpy as np
 from sklearn.base import _fit_context
@@ -149,9 +148,9 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
         max_iter = self.max_iter if max_iter is None else max_iter
-        # compiled kernels call BLAS from their own threads: pinned once for the whole fit,
-        # not per kernel call; the numpy reference runs no threads, so a tiny fit skips the pin
-        with blas_single_threaded() if self.backend_ != "numpy" else nullcontext():
+        # compiled kernels that call BLAS from their own threads pin it: once for the whole
+        # fit, not per kernel call (a fit whose kernels never call BLAS never pins it)
+        with blas_single_threaded(lazy=True):
             result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
                             random_state=self.random_state, start=start, verbose=self.verbose,
                             verbose_interval=self.verbose_interval, callback=as_callback(self.callback))

@@ -15,7 +15,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import kernels
-from .._threads import blas_single_threaded
 from .._validation import check_n_threads, check_weights
 from ..data import ArraySource
 from ..em import run_em
@@ -106,11 +105,10 @@ class IndependentMixture(MixturePredictions, DensityMixin, BaseEstimator):
         self._learn_data_shape(source, warm)
         family = self._family(self._initial_parameters(source.n_features))
         start = (self._fitted_params(), self.lower_bound_) if warm else None
-        with blas_single_threaded():
-            result = run_em(family, source, tol=self.tol, max_iter=self.max_iter if max_iter is None else max_iter,
-                            n_init=self.n_init, random_state=check_random_state(self.random_state), start=start,
-                            verbose=self.verbose, verbose_interval=self.verbose_interval,
-                            callback=as_callback(self.callback))
+        result = run_em(family, source, tol=self.tol, max_iter=self.max_iter if max_iter is None else max_iter,
+                        n_init=self.n_init, random_state=check_random_state(self.random_state), start=start,
+                        verbose=self.verbose, verbose_interval=self.verbose_interval,
+                        callback=as_callback(self.callback))
         record_fit(self, result, source.dtype)
         return source
 

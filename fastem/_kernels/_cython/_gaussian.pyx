@@ -412,6 +412,9 @@ cdef inline bint _small_gemm(const Model* m) noexcept nogil:
 cdef enum:
     SMALL_DIRECT_MAX_FEATURES = 8
 
+#: for cython_backend: the direct form of full/tied calls BLAS only above this many features
+small_direct_max_features = SMALL_DIRECT_MAX_FEATURES
+
 
 cdef void _project(const double* work, Py_ssize_t n, Py_ssize_t D, Py_ssize_t ld, const double* b,
                    Py_ssize_t cols, double* y) noexcept nogil:
