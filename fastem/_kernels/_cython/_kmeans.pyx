@@ -518,22 +518,40 @@ cdef double* _scratch(Py_ssize_t D, Py_ssize_t K) noexcept nogil:
     return <double*> calloc(ROWS * (D + K), sizeof(double))
 
 
-cdef inline void _nearest(const Problem* p, const double* z, const double* d2, Py_ssize_t i, int* labels,
-                          double* upper, double* lower, const double* drift, double max_drift, double* nk,
-                          long long* members, double* sum_x, long long* n_changed) noexcept nogil:
-    """Row i's nearest centre from its distances d2 (K,): label, both bounds (stored
-    relative to the drifts), and the change of the statistics when the label changed."""
+cdef inline void _settle(const Problem* p, const double* z, const double* d2, const Py_ssize_t* queue,
+                         Py_ssize_t n, int* labels, double* upper, double* lower, const double* drift,
+                         double max_drift, double* nk, long long* members, double* sum_x,
+                         long long* n_changed) noexcept nogil:
+    """The n <= ROWS queued rows' nearest centres from their distances d2 (n x K), rows z
+    (n x D): labels, both bounds (stored relative to the drifts), and the change of the
+    statistics where a label changed. The 2 ROWS square roots go together, as vector
+    square roots (one at a time they were a third of a pass in which every row is open)."""
+    cdef Py_ssize_t K = p.n_centers, r, k, old, i
+    cdef Py_ssize_t best[ROWS]
+    cdef double roots[2 * ROWS]
     cdef double second, w
-    cdef Py_ssize_t k = _nearest_centre(d2, p.n_centers, &second), old = labels[i]
-    upper[i] = sqrt(d2[k]) - drift[k]
-    lower[i] = sqrt(second) + max_drift
-    if k != old:
-        n_changed[0] += 1
-        labels[i] = <int> k
-        w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
-        _fold(nk, members, sum_x, k, z, p.n_features, w, 1.0)
-        if old >= 0:
-            _fold(nk, members, sum_x, old, z, p.n_features, w, -1.0)
+    for r in range(ROWS):
+        if r < n:
+            best[r] = _nearest_centre(d2 + r * K, K, &second)
+            roots[r] = d2[r * K + best[r]]
+            roots[ROWS + r] = second
+        else:
+            roots[r] = roots[ROWS + r] = 0.0
+    for r in range(2 * ROWS):
+        roots[r] = sqrt(roots[r])
+    for r in range(n):
+        i = queue[r]
+        k = best[r]
+        old = labels[i]
+        upper[i] = roots[r] - drift[k]
+        lower[i] = roots[ROWS + r] + max_drift
+        if k != old:
+            n_changed[0] += 1
+            labels[i] = <int> k
+            w = 1.0 if p.sample_weight == NULL else p.sample_weight[i]
+            _fold(nk, members, sum_x, k, z + r * p.n_features, p.n_features, w, 1.0)
+            if old >= 0:
+                _fold(nk, members, sum_x, old, z + r * p.n_features, p.n_features, w, -1.0)
 
 
 def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::1] sample_weight,
@@ -664,10 +682,8 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                         # scan a full queue, and what is left at the end of the slot
                         if n_queued == ROWS or (j == n_open and c1 == stop and n_queued > 0):
                             _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
-                            for r in range(n_queued):
-                                _nearest(&p, work + r * D, work + ROWS * D + r * K, queue[r], &labels[0],
-                                         &upper[0], &lower[0], &drift[0], max_drift, sums, counts, sums + K,
-                                         counts + K)
+                            _settle(&p, work, work + ROWS * D, queue, n_queued, &labels[0], &upper[0], &lower[0],
+                                    &drift[0], max_drift, sums, counts, sums + K, counts + K)
                             n_queued = 0
                 memcpy(&nk[slot, 0], sums, K * sizeof(double))
                 memcpy(&sum_x[slot, 0], sums + K, K * D * sizeof(double))
