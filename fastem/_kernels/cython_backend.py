@@ -192,8 +192,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     n_samples, n_features = X.shape
     n_components = params[0].shape[0]
     n_quad = params[1].size // n_components - n_features  # W is (n_quad + D, K) when expanded
-    size_xx = n_components * n_quad if expanded else {
-        "full": n_components * n_features**2, "tied": n_features**2}.get(covariance_type, n_components * n_features)
+    size_xx = n_components * n_quad if expanded else _direct_size(covariance_type, n_components, n_features)
     n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1) + 1)
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components * n_features))
@@ -221,6 +220,13 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     return recentre(SuffStats(covariance_type, nk, sum_x, sum_xx, center, loglik, n), shift)
 
 
+def _direct_size(covariance_type: str, n_components: int, n_features: int) -> int:
+    """Floats of a direct-form matrix set (the precisions' factors, the second moments):
+    K * D * D full, D * D tied, K * D diag and spherical."""
+    return {"full": n_components * n_features**2, "tied": n_features**2}.get(covariance_type,
+                                                                             n_components * n_features)
+
+
 def _direct_stats(covariance_type: str, nk, sum_x, sum_xx, shift, loglik: float, n: float) -> SuffStats:
     """SuffStats from the kernels' direct-form sums: sum_x (K, D); sum_xx flat, K * D * D
     full, D * D tied, K * D diag and spherical (whose squares are summed over D here)."""
@@ -240,8 +246,7 @@ def label_stats(X, labels, n_components: int, covariance_type: str, sample_weigh
     """Sufficient statistics of hard responsibilities, row i in component ``labels[i]``
     (N,) int (-1: in none), around ``shift``; ``loglik`` is 0.0. One pass, no (N, K) array."""
     n_samples, n_features = X.shape
-    size_xx = {"full": n_components * n_features**2, "tied": n_features**2}.get(
-        covariance_type, n_components * n_features)
+    size_xx = _direct_size(covariance_type, n_components, n_features)
     n_slots = _n_slots(n_samples, block_size, size_xx + n_components * (n_features + 1))
     nk = np.zeros((n_slots, n_components))
     sum_x = np.zeros((n_slots, n_components * n_features))
@@ -261,9 +266,8 @@ def suff_stats(X, resp, covariance_type: str, sample_weight, shift, *, n_threads
     n_components, n_features = resp.shape[1], X.shape[1]
     # the direct form (moments exact around ``shift``; the expanded form's rounding bound
     # needs the precisions), which reads only the shapes of the log-prob parameters here
-    prec_size = {"full": n_components * n_features**2, "tied": n_features**2}.get(
-        covariance_type, n_components * n_features)
-    params = (np.zeros((n_components, n_features)), np.zeros(prec_size), np.zeros(n_features), np.zeros(n_components))
+    params = (np.zeros((n_components, n_features)), np.zeros(_direct_size(covariance_type, n_components, n_features)),
+              np.zeros(n_features), np.zeros(n_components))
     return _stats(X, resp, params, covariance_type, False, sample_weight, shift, n_threads, block_size)
 
 
