@@ -203,7 +203,8 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
              backend: str = "auto", n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> SuffStats:
     """Fused E-step + sufficient statistics: one pass over X, no (N, K) array.
 
-    X: (N, D) float32/float64 (float32 is computed blockwise, accumulated in float64);
+    X: (N, D) float32/float64 (float32 is computed blockwise, accumulated in float64; the
+    Cython backend takes the responsibilities' exps in float32, relative error ~1e-7);
     weights (K,); means (K, D); precisions_cholesky by ``covariance_type``; sample_weight
     (N,) or None; shift defaults to ``means`` (tied: ``weights @ means``).
     """

@@ -74,6 +74,32 @@ def test_kernel_exp_is_accurate(isa):
     np.testing.assert_allclose(out[~normal], expected[~normal], rtol=0, atol=1e-323)  # subnormal: 2 ulp
 
 
+@pytest.mark.parametrize("isa", sorted(BUILDS))
+def test_kernel_float32_exp_is_accurate(isa):
+    """float32 X: the responsibilities' exps run in float32 (about 1 ulp, 0 below -104)."""
+    x = np.concatenate([-np.logspace(-20, np.log10(110.0), 20001), [0.0, -87.3, -103.9, -104.5, -np.inf]])
+    x = x.astype(np.float32)
+    out = np.empty_like(x)
+    BUILDS[isa]._exp_nonpos_array(x, out)
+    expected = np.exp(x.astype(np.float64))
+    normal = expected >= np.finfo(np.float32).tiny
+    np.testing.assert_allclose(out[normal], expected[normal], rtol=2 * np.finfo(np.float32).eps, atol=0)
+    np.testing.assert_allclose(out[~normal], expected[~normal], rtol=0, atol=3e-45)  # subnormal: 2 ulp
+
+
+@pytest.mark.parametrize("isa", sorted(BUILDS))
+def test_kernel_log_is_accurate(isa):
+    """The responsibilities' log of sum_k exp (>= 1, or 0 for a row no component can hold)."""
+    x = np.concatenate([np.linspace(1.0, 64.0, 100001), np.logspace(-300, 300, 10001)])
+    out = np.empty_like(x)
+    BUILDS[isa]._log_pos_array(x, out)
+    expected = np.log(x)
+    np.testing.assert_array_less(np.abs(out - expected), 2.5 * np.spacing(np.abs(expected)) + 1e-300)
+    special = np.array([0.0, np.nan])
+    BUILDS[isa]._log_pos_array(special, out[:2])
+    assert out[0] == -np.inf and np.isnan(out[1])
+
+
 EXPANDABLE = ("full", "diag", "spherical")
 
 

@@ -2,8 +2,8 @@
 """Gaussian mixture kernels: Cython + OpenMP, BLAS from scipy (nogil).
 
 One source for float32 and float64 ``X`` (fused type); parameters and accumulators
-are float64. Rows are cut into blocks of ``block_size``, and each block takes one of
-two forms:
+are float64 (for float32 ``X`` the responsibilities' exps are float32). Rows are cut
+into blocks of ``block_size``, and each block takes one of two forms:
 
 - expanded (diag, spherical, and full when cython_backend allows it): the block becomes
   the row-major (rows x F) matrix ``A = [q(x - c0), x - c0]``, with q the quadratic
@@ -179,35 +179,94 @@ cdef union _Float64Bits:
     unsigned long long u
 
 
-cdef inline double _exp_nonpos(double x) noexcept nogil:
+cdef union _Float32Bits:
+    float f
+    unsigned int u
+
+
+cdef inline floating _exp_nonpos(floating x) noexcept nogil:
     """exp(x) for x <= 0 (including -inf), written so that loops over it vectorise.
 
-    Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, degree-13 Taylor polynomial
-    (truncation < 1e-17), and 2**n built from the bits of the rounding constant, in two
-    steps so that subnormal results are rounded once. About 2 ulp; 0 below -745.2.
+    Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, a Taylor polynomial (float64:
+    degree 13, truncation < 1e-17; float32: degree 7, < 6e-9), and 2**n built from the
+    bits of the rounding constant, in two steps so that subnormal results are rounded
+    once. About 2 ulp of the type; 0 below -745.2 (float32: -103.98).
     """
     cdef _Float64Bits rounded, scale
+    cdef _Float32Bits rounded_f, scale_f
     cdef double n, r, p
-    x = x if x > -746.0 else -746.0
-    rounded.d = x * 1.4426950408889634 + 6755399441055744.0  # 1.5 * 2**52: round to integer
-    n = rounded.d - 6755399441055744.0
-    r = (x - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln 2 = hi + lo, hi * n exact
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    scale.u = (rounded.u + 1535) << 52  # 2**(n + 512): the low bits of rounded hold n
-    return (p * scale.d) * 7.458340731200207e-155  # * 2**-512
+    cdef float n_f, r_f, p_f
+    if floating is float:  # every constant cast, so that C computes in float
+        x = x if x > <float> -104.0 else <float> -104.0
+        rounded_f.f = x * <float> 1.4426950408889634 + <float> 12582912.0  # 1.5 * 2**23: round to integer
+        n_f = rounded_f.f - <float> 12582912.0
+        r_f = (x - n_f * <float> 0.693145751953125) - n_f * <float> 1.4286068202862268e-06  # ln 2 = hi + lo
+        p_f = <float> (1.0 / 5040.0)
+        p_f = p_f * r_f + <float> (1.0 / 720.0)
+        p_f = p_f * r_f + <float> (1.0 / 120.0)
+        p_f = p_f * r_f + <float> (1.0 / 24.0)
+        p_f = p_f * r_f + <float> (1.0 / 6.0)
+        p_f = p_f * r_f + <float> 0.5
+        p_f = p_f * r_f + <float> 1.0
+        p_f = p_f * r_f + <float> 1.0
+        scale_f.u = (rounded_f.u + 191) << 23  # 2**(n + 64): the low bits of rounded hold n
+        return (p_f * scale_f.f) * <float> 5.421010862427522e-20  # * 2**-64
+    else:
+        x = x if x > -746.0 else -746.0
+        rounded.d = x * 1.4426950408889634 + 6755399441055744.0  # 1.5 * 2**52: round to integer
+        n = rounded.d - 6755399441055744.0
+        r = (x - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln 2 = hi + lo, hi * n exact
+        p = 1.0 / 6227020800.0
+        p = p * r + 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        scale.u = (rounded.u + 1535) << 52  # 2**(n + 512): the low bits of rounded hold n
+        return (p * scale.d) * 7.458340731200207e-155  # * 2**-512
+
+
+cdef inline double _log_pos(double x) noexcept nogil:
+    """log(x) for x >= 0 (0 gives -inf, NaN stays NaN), written so that loops over it
+    vectorise (glibc's log is one scalar call per row).
+
+    x = 2**e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
+    |s| < 0.1716, by its odd series to s**23 (truncation < 1e-18); e ln 2 in two parts.
+    About 1 ulp for normal x; subnormal x (not a sum of exps with a term of 1) are not handled.
+    """
+    cdef _Float64Bits bits, exponent
+    cdef double e, m, s, s2, p
+    bits.d = x
+    # the biased exponent as a double through the bits of 2**52 (AVX2 has no vector int64 -> double)
+    exponent.u = (bits.u >> 52) | 0x4330000000000000ULL
+    e = exponent.d - (4503599627370496.0 + 1023.0)
+    bits.u = (bits.u & 0x000FFFFFFFFFFFFFULL) | 0x3FF0000000000000ULL  # m in [1, 2)
+    m = bits.d
+    e = e + 1.0 if m > 1.4142135623730951 else e
+    m = m * 0.5 if m > 1.4142135623730951 else m
+    s = (m - 1.0) / (m + 1.0)
+    s2 = s * s
+    p = 1.0 / 23.0
+    p = p * s2 + 1.0 / 21.0
+    p = p * s2 + 1.0 / 19.0
+    p = p * s2 + 1.0 / 17.0
+    p = p * s2 + 1.0 / 15.0
+    p = p * s2 + 1.0 / 13.0
+    p = p * s2 + 1.0 / 11.0
+    p = p * s2 + 1.0 / 9.0
+    p = p * s2 + 1.0 / 7.0
+    p = p * s2 + 1.0 / 5.0
+    p = p * s2 + 1.0 / 3.0
+    m = (e * 0.6931471803691238 + 2.0 * s) + (e * 1.9082149292705877e-10 + 2.0 * s * s2 * p)
+    return m if x > 0.0 else (-INFINITY if x == 0.0 else x - x)
 
 
 cdef struct Model:
@@ -526,9 +585,11 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
             acc[i] = c - 0.5 * acc[i]
 
 
-cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, Scratch* s, double* nk) noexcept nogil:
+cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, Scratch* s, double* nk,
+                              bint single) noexcept nogil:
     """Turn s.lp (weighted log-probs) into w_i r_ik in place, add them to nk;
-    returns sum_i w_i log p(x_i) of the block."""
+    returns sum_i w_i log p(x_i) of the block. ``single``: X is float32, and the
+    responsibilities need only its precision (exps in float32, relative error ~1e-7)."""
     cdef Py_ssize_t K = m.n_components, ld = s.ld
     cdef Py_ssize_t i, k
     cdef double* lp = s.lp
@@ -550,12 +611,18 @@ cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, Scr
         total[i] = 0.0
     for k in range(K):
         r = lp + k * ld
-        for i in range(n):
-            e = _exp_nonpos(r[i] - amax[i])
-            r[i] = e
-            total[i] += e
+        if single:  # float32 X: the exps in float32 (twice the vector lanes, half the polynomial)
+            for i in range(n):
+                e = _exp_nonpos(<float> (r[i] - amax[i]))
+                r[i] = e
+                total[i] += e
+        else:
+            for i in range(n):
+                e = _exp_nonpos(r[i] - amax[i])
+                r[i] = e
+                total[i] += e
     for i in range(n):  # amax becomes log p(x_i)
-        amax[i] = log(total[i]) + amax[i]
+        amax[i] = _log_pos(total[i]) + amax[i]
     if m.sample_weight == NULL:
         for i in range(n):
             total[i] = 1.0 / total[i] if total[i] > 0.0 else 0.0
@@ -759,7 +826,7 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
         _load(m, X + row0 * D, n, s)
         if resp == NULL:
             _log_prob_block(m, n, s)
-            loglik[0] += _responsibilities(m, row0, n, s, nk)
+            loglik[0] += _responsibilities(m, row0, n, s, nk, floating is float)
         else:
             for i in range(n):
                 wi = 1.0 if m.sample_weight == NULL else m.sample_weight[row0 + i]
@@ -1087,11 +1154,18 @@ cdef double _logsumexp_row(const double* a, Py_ssize_t K) noexcept nogil:
     return log(total) + amax
 
 
-def _exp_nonpos_array(const double[::1] x, double[::1] out):
-    """out = exp(x) with the kernels' exp (x <= 0); for tests."""
+def _exp_nonpos_array(const floating[::1] x, floating[::1] out):
+    """out = exp(x) with the kernels' exp of x's dtype (x <= 0); for tests."""
     cdef Py_ssize_t i
     for i in range(x.shape[0]):
         out[i] = _exp_nonpos(x[i])
+
+
+def _log_pos_array(const double[::1] x, double[::1] out):
+    """out = log(x) with the kernels' log (x >= 0); for tests."""
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        out[i] = _log_pos(x[i])
 
 
 def exp_probe(const double[::1] x, double[:, ::1] out, Py_ssize_t n_rounds, int n_threads):
