@@ -8,6 +8,7 @@ Besides the baseline extension (x86-64 SSE2), the same source is compiled into
 AVX2+FMA and AVX-512 variants when the compiler supports the flags; the backend
 imports the best one the running CPU supports, so the wheel stays portable.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -102,7 +103,7 @@ extensions = [
         f"fastem._kernels._cython.{module}{suffix}",
         [f"fastem/_kernels/_cython/{module}{suffix}.pyx"],
         include_dirs=[np.get_include()],
-        depends=["fastem/_kernels/_cython/_vector4.h"],  # the kernels are rebuilt when it changes
+        depends=glob.glob("fastem/_kernels/_cython/*.h"),  # the kernels are rebuilt when a header changes
         extra_compile_args=compile_args + flags,
         extra_link_args=link_args,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],

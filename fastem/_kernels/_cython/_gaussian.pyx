@@ -43,120 +43,14 @@ cdef extern from *:
     #define FASTEM_PREFETCH(p) ((void) 0)
     #endif
 
-    /* The expanded form's two products for a block small enough that BLAS's call and
-       packing cost more than the flops (measured: OpenBLAS spent a third of the pass
-       copying 256 x 32 operands). Register tiles of 4-double vectors (_vector4.h); each sum runs in
-       a fixed order, and every row takes the same path, so no result depends on the
-       thread count or on where the block boundaries fall. */
-
-    /* lp[k * ld + i] = cst[k] + sum_f A[i * F + f] W[f * K + k], f in order, for the n rows
-       of A (row-major n x F); W row-major (F x K). Four rows share each load of W, and 8
-       (then 4) components are the vector lanes; a short last group repeats its last row
-       and stores only its own rows. */
-    static void fastem_expanded_log_prob(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
-                                         Py_ssize_t K, const double* cst, double* lp, Py_ssize_t ld) {
-        for (Py_ssize_t i0 = 0; i0 < n; i0 += 4) {
-            const Py_ssize_t nr = n - i0 < 4 ? n - i0 : 4;
-            const double* a[4];
-            for (Py_ssize_t r = 0; r < 4; r++) a[r] = A + (i0 + (r < nr ? r : nr - 1)) * F;
-            Py_ssize_t k0 = 0;
-    #if FASTEM_VECTORS
-            for (; k0 + 8 <= K; k0 += 8) {
-                fastem_v4d lo[4], hi[4];
-                for (int r = 0; r < 4; r++) { lo[r] = fastem_load4(cst + k0); hi[r] = fastem_load4(cst + k0 + 4); }
-                const double* w = W + k0;
-                for (Py_ssize_t f = 0; f < F; f++, w += K) {
-                    const fastem_v4d wl = fastem_load4(w), wh = fastem_load4(w + 4);
-                    for (int r = 0; r < 4; r++) {
-                        const fastem_v4d x = fastem_splat(a[r][f]);
-                        lo[r] += x * wl;
-                        hi[r] += x * wh;
-                    }
-                }
-                for (Py_ssize_t r = 0; r < nr; r++)
-                    for (int q = 0; q < 4; q++) {
-                        lp[(k0 + q) * ld + i0 + r] = lo[r][q];
-                        lp[(k0 + 4 + q) * ld + i0 + r] = hi[r][q];
-                    }
-            }
-            for (; k0 + 4 <= K; k0 += 4) {
-                fastem_v4d acc[4];
-                for (int r = 0; r < 4; r++) acc[r] = fastem_load4(cst + k0);
-                const double* w = W + k0;
-                for (Py_ssize_t f = 0; f < F; f++, w += K) {
-                    const fastem_v4d wv = fastem_load4(w);
-                    for (int r = 0; r < 4; r++) acc[r] += fastem_splat(a[r][f]) * wv;
-                }
-                for (Py_ssize_t r = 0; r < nr; r++)
-                    for (int q = 0; q < 4; q++) lp[(k0 + q) * ld + i0 + r] = acc[r][q];
-            }
-    #endif
-            for (; k0 < K; k0++) {
-                double acc[4];
-                for (int r = 0; r < 4; r++) acc[r] = cst[k0];
-                for (Py_ssize_t f = 0; f < F; f++) {
-                    const double w = W[f * K + k0];
-                    for (int r = 0; r < 4; r++) acc[r] += a[r][f] * w;
-                }
-                for (Py_ssize_t r = 0; r < nr; r++) lp[k0 * ld + i0 + r] = acc[r];
-            }
-        }
-    }
-
-    /* mom[k * F + f] += sum_i R[k * ld + i] A[i * F + f], i in order, over the n rows of A
-       (row-major n x F); R (K x ld) the weighted responsibilities. Tiles of 4 components
-       x 8 (then 4) features stay in registers over the rows. */
-    static void fastem_expanded_moments(const double* A, Py_ssize_t n, Py_ssize_t F, const double* R,
-                                        Py_ssize_t ld, Py_ssize_t K, double* mom) {
-        Py_ssize_t k0 = 0;
-        for (; k0 < K; k0 += 4) {
-            const Py_ssize_t nk = K - k0 < 4 ? K - k0 : 4;
-            Py_ssize_t f0 = 0;
-    #if FASTEM_VECTORS
-            if (nk == 4) {
-                const double* r[4] = {R + k0 * ld, R + (k0 + 1) * ld, R + (k0 + 2) * ld, R + (k0 + 3) * ld};
-                for (; f0 + 8 <= F; f0 += 8) {
-                    fastem_v4d lo[4], hi[4];
-                    for (int q = 0; q < 4; q++) {
-                        lo[q] = fastem_load4(mom + (k0 + q) * F + f0);
-                        hi[q] = fastem_load4(mom + (k0 + q) * F + f0 + 4);
-                    }
-                    for (Py_ssize_t i = 0; i < n; i++) {
-                        const fastem_v4d al = fastem_load4(A + i * F + f0), ah = fastem_load4(A + i * F + f0 + 4);
-                        for (int q = 0; q < 4; q++) {
-                            const fastem_v4d x = fastem_splat(r[q][i]);
-                            lo[q] += x * al;
-                            hi[q] += x * ah;
-                        }
-                    }
-                    for (int q = 0; q < 4; q++) {
-                        fastem_store4(mom + (k0 + q) * F + f0, lo[q]);
-                        fastem_store4(mom + (k0 + q) * F + f0 + 4, hi[q]);
-                    }
-                }
-                for (; f0 + 4 <= F; f0 += 4) {
-                    fastem_v4d acc[4];
-                    for (int q = 0; q < 4; q++) acc[q] = fastem_load4(mom + (k0 + q) * F + f0);
-                    for (Py_ssize_t i = 0; i < n; i++) {
-                        const fastem_v4d av = fastem_load4(A + i * F + f0);
-                        for (int q = 0; q < 4; q++) acc[q] += fastem_splat(r[q][i]) * av;
-                    }
-                    for (int q = 0; q < 4; q++) fastem_store4(mom + (k0 + q) * F + f0, acc[q]);
-                }
-            }
-    #endif
-            /* the features left, and every feature of a last group of fewer than 4 components */
-            for (Py_ssize_t q = 0; q < nk; q++) {
-                const double* rq = R + (k0 + q) * ld;
-                double* mq = mom + (k0 + q) * F;
-                for (Py_ssize_t f = f0; f < F; f++) {
-                    double acc = mq[f];
-                    for (Py_ssize_t i = 0; i < n; i++) acc += rq[i] * A[i * F + f];
-                    mq[f] = acc;
-                }
-            }
-        }
-    }
+    /* the expanded form's register tiles: moments, and log-probs into float64 or float32 */
+    #include "_expanded_moments.h"
+    #define FASTEM_LP double
+    #define FASTEM_TILE(name) name
+    #include "_expanded_log_prob.h"
+    #define FASTEM_LP float
+    #define FASTEM_TILE(name) name##_single
+    #include "_expanded_log_prob.h"
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
     void _small_log_prob "fastem_expanded_log_prob"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
@@ -164,6 +58,9 @@ cdef extern from *:
                                                     Py_ssize_t ld) noexcept nogil
     void _small_moments "fastem_expanded_moments"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* R,
                                                   Py_ssize_t ld, Py_ssize_t K, double* mom) noexcept nogil
+    void _small_log_prob_single "fastem_expanded_log_prob_single"(
+        const double* A, Py_ssize_t n, Py_ssize_t F, const double* W, Py_ssize_t K, const double* cst, float* lp,
+        Py_ssize_t ld) noexcept nogil
 
 
 # covariance type codes (the Python entry points take the names)
@@ -292,6 +189,7 @@ cdef struct Scratch:
     double* work     # (D, ld) centred block; full statistics: (ld, D + 1) row-major; expanded: A (ld, F)
     double* y        # (G D, ld) projected block (direct full/tied)
     double* lp       # (K, ld) log-probs, then weighted responsibilities
+    float* lp_single # expanded: (K, ld) float32 log-probs (float32 X, see _slot)
     double* row_a    # (ld,)
     double* row_b    # (ld,)
     double* sq       # (ld,)
@@ -312,8 +210,10 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     cdef Py_ssize_t D = m.n_features, K = m.n_components
     cdef Py_ssize_t GD = 0 if _is_expanded(m) else _group_size(m) * D  # rows of y
     cdef Py_ssize_t W = _n_expanded(m) if _is_expanded(m) else D + 1  # columns of work
-    cdef size_t n_bytes = ((D + W + GD + K + 3) * ld + _mom_size(m)) * sizeof(double)
+    cdef Py_ssize_t L = (K + 1) // 2 if _is_expanded(m) else 0  # rows of doubles holding lp_single
+    cdef size_t n_bytes = ((D + W + GD + K + L + 3) * ld + _mom_size(m)) * sizeof(double)
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
+    s.lp_single = NULL
     s.base = malloc(n_bytes + 3 * 64)
     s.idx = <int*> malloc(ld * sizeof(int))
     if s.base == NULL or s.idx == NULL:
@@ -329,7 +229,8 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     s.row_a = s.lp + K * ld
     s.row_b = s.row_a + ld
     s.sq = s.row_b + ld
-    s.mom = s.sq + ld
+    s.lp_single = <float*> (s.sq + ld)
+    s.mom = s.sq + (L + 1) * ld
     return s
 
 
@@ -586,19 +487,19 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
             acc[i] = c - 0.5 * acc[i]
 
 
-cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, Scratch* s, double* nk,
-                              bint single) noexcept nogil:
-    """Turn s.lp (weighted log-probs) into w_i r_ik in place, add them to nk;
-    returns sum_i w_i log p(x_i) of the block. ``single``: X is float32, and the
-    responsibilities need only its precision (exps in float32, relative error ~1e-7)."""
-    cdef Py_ssize_t K = m.n_components, ld = s.ld
+cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, floating* lp, Py_ssize_t ld,
+                              floating* amax, floating* total, double* resp, double* nk, bint single) noexcept nogil:
+    """resp (K, ld) = w_i r_ik from lp (K, ld), the weighted log-probs (overwritten; resp
+    may be lp itself), added to nk; returns sum_i w_i log p(x_i) of the block; amax,
+    total (n,) are scratch rows. ``single``: X is float32, and the responsibilities need
+    only its precision (exps in float32, relative error ~1e-7); a float32 lp (always
+    single) keeps every pass in float32 but the sums and resp."""
+    cdef Py_ssize_t K = m.n_components
     cdef Py_ssize_t i, k
-    cdef double* lp = s.lp
-    cdef double* amax = s.row_a
-    cdef double* total = s.row_b
-    cdef double* r
+    cdef floating* r
+    cdef double* out
     cdef const double* w
-    cdef double v, e
+    cdef floating v, e
     for i in range(n):
         amax[i] = lp[i]
     for k in range(1, K):
@@ -634,14 +535,16 @@ cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, Scr
             total[i] = w[i] / total[i] if total[i] > 0.0 else 0.0
     for k in range(K):
         r = lp + k * ld
+        out = resp + k * ld
         for i in range(n):
-            r[i] = r[i] * total[i]
-        nk[k] += _sum(r, n)
+            out[i] = r[i] * total[i]
+        nk[k] += _sum(out, n)
     return _sum(amax, n)
 
 
-cdef inline double _sum(const double* a, Py_ssize_t n) noexcept nogil:
-    """a[0] + ... + a[n - 1] in a fixed order that vectorises (8 interleaved partial sums)."""
+cdef inline double _sum(const floating* a, Py_ssize_t n) noexcept nogil:
+    """a[0] + ... + a[n - 1] in float64, in a fixed order that vectorises (8 interleaved
+    partial sums)."""
     cdef double p[8]
     cdef Py_ssize_t i, j, n8 = n - n % 8
     for j in range(8):
@@ -812,8 +715,13 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
                 Py_ssize_t block0, Py_ssize_t block1, Py_ssize_t block_size, Scratch* s,
                 double* nk, double* sum_x, double* sum_xx, double* loglik) noexcept nogil:
     """Accumulate blocks [block0, block1) in order: the E-step under the model's
-    parameters (resp NULL), or the given responsibilities (N, K) otherwise."""
-    cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld
+    parameters (resp NULL), or the given responsibilities (N, K) otherwise.
+
+    float32 X through the register tiles (``single``): the log-probs are stored, and
+    the responsibilities computed, in float32 (8-float vectors); the products and sums
+    stay float64."""
+    cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld, F = _n_expanded(m)
+    cdef bint single = floating is float and resp == NULL and _is_expanded(m) and _small_gemm(m)
     cdef Py_ssize_t b, row0, n, i, k, d
     cdef double wi, nk_k
     cdef const double* mom
@@ -825,9 +733,13 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
         if b + 1 < block1:
             _prefetch(X + (row0 + n) * D, min(block_size, n_samples - row0 - n) * D * sizeof(floating))
         _load(m, X + row0 * D, n, s)
-        if resp == NULL:
+        if single:
+            _small_log_prob_single(s.work, n, F, m.prec, K, m.cst, s.lp_single, ld)
+            loglik[0] += _responsibilities(m, row0, n, s.lp_single, ld, <float*> s.row_a, <float*> s.row_b, s.lp,
+                                           nk, True)
+        elif resp == NULL:
             _log_prob_block(m, n, s)
-            loglik[0] += _responsibilities(m, row0, n, s, nk, floating is float)
+            loglik[0] += _responsibilities(m, row0, n, s.lp, ld, s.row_a, s.row_b, s.lp, nk, floating is float)
         else:
             for i in range(n):
                 wi = 1.0 if m.sample_weight == NULL else m.sample_weight[row0 + i]

@@ -1,0 +1,66 @@
+/* The expanded form's two products for a block small enough that BLAS's call and
+   packing cost more than the flops (measured: OpenBLAS spent a third of the pass
+   copying 256 x 32 operands). Register tiles of 4-double vectors (_vector4.h); each sum runs in
+   a fixed order, and every row takes the same path, so no result depends on the
+   thread count or on where the block boundaries fall. This file: the moments; the
+   log-probs' tile is the template _expanded_log_prob.h. */
+#ifndef FASTEM_EXPANDED_MOMENTS_H
+#define FASTEM_EXPANDED_MOMENTS_H
+#include "_vector4.h"
+
+/* mom[k * F + f] += sum_i R[k * ld + i] A[i * F + f], i in order, over the n rows of A
+   (row-major n x F); R (K x ld) the weighted responsibilities. Tiles of 4 components
+   x 8 (then 4) features stay in registers over the rows. */
+static void fastem_expanded_moments(const double* A, Py_ssize_t n, Py_ssize_t F, const double* R,
+                                    Py_ssize_t ld, Py_ssize_t K, double* mom) {
+    Py_ssize_t k0 = 0;
+    for (; k0 < K; k0 += 4) {
+        const Py_ssize_t nk = K - k0 < 4 ? K - k0 : 4;
+        Py_ssize_t f0 = 0;
+#if FASTEM_VECTORS
+        if (nk == 4) {
+            const double* r[4] = {R + k0 * ld, R + (k0 + 1) * ld, R + (k0 + 2) * ld, R + (k0 + 3) * ld};
+            for (; f0 + 8 <= F; f0 += 8) {
+                fastem_v4d lo[4], hi[4];
+                for (int q = 0; q < 4; q++) {
+                    lo[q] = fastem_load4(mom + (k0 + q) * F + f0);
+                    hi[q] = fastem_load4(mom + (k0 + q) * F + f0 + 4);
+                }
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    const fastem_v4d al = fastem_load4(A + i * F + f0), ah = fastem_load4(A + i * F + f0 + 4);
+                    for (int q = 0; q < 4; q++) {
+                        const fastem_v4d x = fastem_splat(r[q][i]);
+                        lo[q] += x * al;
+                        hi[q] += x * ah;
+                    }
+                }
+                for (int q = 0; q < 4; q++) {
+                    fastem_store4(mom + (k0 + q) * F + f0, lo[q]);
+                    fastem_store4(mom + (k0 + q) * F + f0 + 4, hi[q]);
+                }
+            }
+            for (; f0 + 4 <= F; f0 += 4) {
+                fastem_v4d acc[4];
+                for (int q = 0; q < 4; q++) acc[q] = fastem_load4(mom + (k0 + q) * F + f0);
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    const fastem_v4d av = fastem_load4(A + i * F + f0);
+                    for (int q = 0; q < 4; q++) acc[q] += fastem_splat(r[q][i]) * av;
+                }
+                for (int q = 0; q < 4; q++) fastem_store4(mom + (k0 + q) * F + f0, acc[q]);
+            }
+        }
+#endif
+        /* the features left, and every feature of a last group of fewer than 4 components */
+        for (Py_ssize_t q = 0; q < nk; q++) {
+            const double* rq = R + (k0 + q) * ld;
+            double* mq = mom + (k0 + q) * F;
+            for (Py_ssize_t f = f0; f < F; f++) {
+                double acc = mq[f];
+                for (Py_ssize_t i = 0; i < n; i++) acc += rq[i] * A[i * F + f];
+                mq[f] = acc;
+            }
+        }
+    }
+}
+
+#endif
