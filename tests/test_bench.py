@@ -119,8 +119,12 @@ def test_exp_ceiling_uses_the_kernels_exp():
         assert np.isnan(row).all() or np.allclose(row, np.exp(x), rtol=4e-16, atol=0)
     with pytest.raises(ValueError):
         probe(x, out, 3, 3)  # fewer rows than threads
+    x32 = x.astype(np.float32)
+    out32 = np.full((1, 64), np.nan, dtype=np.float32)
+    probe(x32, out32, 3, 1)  # float32 data's responsibilities: the float32 exp
+    np.testing.assert_allclose(out32[0], np.exp(x32.astype(np.float64)), rtol=2 * np.finfo(np.float32).eps)
     roofline = Roofline(probe_time=0.0)
-    rate = roofline.exp(1)
+    rate = roofline.exp("float64", 1)
     [ceiling] = roofline.ceilings()
     assert ceiling["probe"] == "exp" and set(ceiling["rates"]) == {name, roofline_module.NP_EXP}
     assert all(np.isfinite(r) and r > 0 for r in ceiling["rates"].values())
@@ -134,7 +138,7 @@ def test_exp_ceiling_falls_back_to_np_exp(monkeypatch):
 
     monkeypatch.setattr(roofline_module, "kernel_exp_probe", lambda: None)
     roofline = Roofline(probe_time=0.0)
-    assert roofline.exp(1) > 0
+    assert roofline.exp("float32", 1) > 0
     assert [(c["measured_by"], list(c["rates"])) for c in roofline.ceilings()] == [("np.exp", ["np.exp"])]
 
 

@@ -155,8 +155,8 @@ def logsumexp(a: np.ndarray, axis: int = -1, *, n_threads: int, block_size: int)
 
 
 def exp_probe(x: np.ndarray, out: np.ndarray, n_rounds: int, n_threads: int) -> None:
-    """``n_rounds`` passes of the kernels' exp (``_exp_nonpos``) over ``x`` (float64, <= 0)
-    into ``out`` (n_threads, len(x)), the rounds split over ``n_threads`` OpenMP threads:
+    """``n_rounds`` passes of the kernels' exp (``_exp_nonpos``) over ``x`` (float64 or
+    float32, <= 0) into ``out`` (n_threads, len(x), x's dtype), the rounds split over ``n_threads`` OpenMP threads:
     the exp-rate probe of :mod:`fastem.bench.roofline`."""
     _gaussian.exp_probe(x, out, n_rounds, n_threads)
 

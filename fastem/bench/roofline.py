@@ -7,8 +7,9 @@
 - GEMM rate (flops/s): a square ``A @ B`` of size ``GEMM_SIZE`` in the data's dtype, BLAS
   limited to ``n_threads``: the machine's practical peak (small, skinny products run
   below it, which is what the fraction then shows);
-- exp rate (exps/s): the faster of two exps of float64 values in [-30, 0]
-  (log-responsibilities), 2**21 per call: the kernels' own vectorised exp
+- exp rate (exps/s): the faster of two exps of values in [-30, 0] (log-responsibilities)
+  in the data's dtype, 2**21 per call (float32 data's responsibilities are float32, and
+  so is their exp, twice the lanes): the kernels' own vectorised exp
   (``_exp_nonpos`` of the Cython backend, in the ISA build the kernels run, through
   ``cython_backend.exp_probe``: passes over 2048 values, so that the data stay in cache
   as the kernels' blocks do, split over ``n_threads`` OpenMP threads), and ``np.exp`` of
@@ -100,17 +101,17 @@ class Roofline:
                 self._cache[key] = 2.0 * m * k * n / self._best(lambda: np.matmul(a, b, out=out))
         return self._cache[key]
 
-    def exp(self, n_threads: int) -> float:
-        """exps/s on float64: the faster of the kernels' exp and ``np.exp``."""
-        key = ("exp", _EXP_SIZE, n_threads)
+    def exp(self, dtype: str, n_threads: int) -> float:
+        """exps/s on ``dtype``: the faster of the kernels' exp and ``np.exp``."""
+        key = ("exp", _EXP_SIZE, dtype, n_threads)
         if key not in self._cache:
-            a = np.random.default_rng(0).uniform(-30.0, 0.0, _EXP_SIZE)
+            a = np.random.default_rng(0).uniform(-30.0, 0.0, _EXP_SIZE).astype(dtype)
             rates = {}
             kernel = kernel_exp_probe()
             if kernel is not None:
                 name, probe = kernel
                 x = np.ascontiguousarray(a[:_EXP_BLOCK])
-                buffers = np.empty((n_threads, _EXP_BLOCK))
+                buffers = np.empty((n_threads, _EXP_BLOCK), dtype=dtype)
                 n_rounds = _EXP_SIZE // _EXP_BLOCK
                 rates[name] = n_rounds * _EXP_BLOCK / self._best(lambda: probe(x, buffers, n_rounds, n_threads))
             out = np.empty_like(a)
@@ -128,19 +129,20 @@ class Roofline:
             return max(rates, key=rates.get)
         return {"bandwidth": "np.add.reduce", "gemm": "np.matmul (BLAS)"}[key[0]]
 
-    def floor(self, cost: Cost, config: Config, n_threads: int) -> float:
-        """Seconds no implementation can beat on this machine (by this model)."""
+    def floor(self, cost: Cost, config: Config, n_threads: int, exp_dtype: str | None = None) -> float:
+        """Seconds no implementation can beat on this machine (by this model); the exps are
+        in ``exp_dtype`` (default the data's)."""
         x_bytes = config.n_samples * config.n_features * config.itemsize
         thread_counts = {1, n_threads}
         bandwidth = max(self.bandwidth(x_bytes, t) for t in thread_counts)
         gemm = max(self.gemm(config.dtype, t) for t in thread_counts)
-        exp = max(self.exp(t) for t in thread_counts)
+        exp = max(self.exp(exp_dtype or config.dtype, t) for t in thread_counts)
         return max(cost.bytes / bandwidth, cost.flops / gemm, cost.exps / exp)
 
     def ceilings(self) -> list[dict]:
         """Every ceiling measured so far (for the JSON report)."""
         units = {"bandwidth": "bytes/s", "gemm": "flops/s", "exp": "exps/s"}
-        return [{"probe": key[0], "size": key[1], **({"dtype": key[2]} if key[0] == "gemm" else {}),
+        return [{"probe": key[0], "size": key[1], **({"dtype": key[2]} if key[0] in ("gemm", "exp") else {}),
                  "n_threads": key[-1], "rate": rate, "unit": units[key[0]], "measured_by": self.measured_by(key),
                  **({"rates": dict(self._exp_rates[key])} if key[0] == "exp" else {})}
                 for key, rate in self._cache.items()]

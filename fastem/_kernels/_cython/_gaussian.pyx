@@ -1081,19 +1081,19 @@ def _log_pos_array(const double[::1] x, double[::1] out):
         out[i] = _log_pos(x[i])
 
 
-def exp_probe(const double[::1] x, double[:, ::1] out, Py_ssize_t n_rounds, int n_threads):
+def exp_probe(const floating[::1] x, floating[:, ::1] out, Py_ssize_t n_rounds, int n_threads):
     """The exp-rate probe of :mod:`fastem.bench.roofline`: ``n_rounds`` passes of
-    ``out[t] = exp(x)`` with the kernels' exp (x <= 0), the rounds split over ``n_threads``
-    OpenMP threads, t the thread's number. ``x`` and a row of ``out`` small enough for the
-    cache (as the kernels' blocks are) time the exp, not the memory."""
+    ``out[t] = exp(x)`` with the kernels' exp of x's dtype (x <= 0), the rounds split over
+    ``n_threads`` OpenMP threads, t the thread's number. ``x`` and a row of ``out`` small
+    enough for the cache (as the kernels' blocks are) time the exp, not the memory."""
     cdef Py_ssize_t L = x.shape[0], rnd, i
     if out.shape[1] != L or out.shape[0] < n_threads or n_threads < 1:
         raise ValueError("out must have shape (>= n_threads, len(x)) and n_threads >= 1")
     if L == 0:
         return
-    cdef const double* xp = &x[0]
-    cdef double* outp = &out[0, 0]
-    cdef double* row
+    cdef const floating* xp = &x[0]
+    cdef floating* outp = &out[0, 0]
+    cdef floating* row
     for rnd in prange(n_rounds, nogil=True, num_threads=n_threads, schedule="static"):
         row = outp + threadid() * L
         for i in range(L):
