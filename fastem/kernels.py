@@ -26,6 +26,7 @@ import sys
 import numpy as np
 
 from . import _validation as v
+from ._kernels import backend_table
 from ._threads import effective_n_threads
 from .reference import data_shift, default_shift
 from .reference_kmeans import KMeansStats
@@ -56,7 +57,8 @@ _BACKEND_MODULES = {
     "numba": "fastem._kernels.numba_backend",
     "numpy": "fastem.reference",
 }
-#: "auto" takes the first available backend in this order, per covariance type.
+#: "auto" takes the first available backend in this order, per covariance type, unless
+#: the measured table (``_kernels/backend_table``) names another one faster for the problem.
 AUTO_ORDER = {ct: ("cython", "numba", "numpy") for ct in ("full", "tied", "diag", "spherical")}
 
 #: k-means backends: the same names, one module each
@@ -85,13 +87,26 @@ def available_backends() -> list[str]:
     return [name for name in _BACKEND_MODULES if _load(name) is not None]
 
 
-def get_backend(backend: str = "auto", covariance_type: str = "full"):
-    """The backend module for ``backend`` (``"auto"`` resolves per ``covariance_type``)."""
+def _ready(name: str) -> bool:
+    """Whether backend ``name`` runs now without an import or JIT compile nobody asked for:
+    a compiled backend is, a JIT one only once its kernels are compiled in this process
+    (by an earlier call that named it)."""
+    module = sys.modules.get(_BACKEND_MODULES[name])
+    return module is not None and getattr(module, "is_compiled", lambda: True)()
+
+
+def get_backend(backend: str = "auto", covariance_type: str = "full", n_features: int | None = None,
+                n_components: int | None = None, dtype=np.float64):
+    """The backend module for ``backend``. ``"auto"``: the first available in
+    ``AUTO_ORDER[covariance_type]``; given the problem's D and K (and X's dtype), the one
+    the measured table names fastest there instead, where that one is ready (``_ready``)."""
     if backend == "auto":
-        for name in AUTO_ORDER[covariance_type]:
-            module = _load(name)
-            if module is not None:
-                return module
+        name = next(name for name in AUTO_ORDER[covariance_type] if _load(name) is not None)  # numpy always loads
+        if n_features is not None and n_components is not None:
+            fastest = backend_table.fastest(covariance_type, n_features, n_components, np.dtype(dtype).name, name)
+            if fastest in _BACKEND_MODULES and _ready(fastest):
+                name = fastest
+        return _load(name)
     if backend not in _BACKEND_MODULES:
         raise ValueError(f"backend must be 'auto' or one of {list(_BACKEND_MODULES)}, got {backend!r}")
     module = _load(backend)
@@ -113,14 +128,17 @@ AUTO_REFERENCE_FOR = ("numba",)
 
 
 def resolve_backend_name(backend: str, covariance_type: str, n_samples: int | None = None,
-                         n_features: int = 1, n_components: int = 1) -> str:
+                         n_features: int | None = None, n_components: int | None = None, dtype=np.float64) -> str:
     """The concrete backend name ``backend`` stands for; with the problem's size, "auto"
-    may take the reference for tiny passes (``AUTO_REFERENCE_BELOW``)."""
-    module = get_backend(backend, covariance_type)  # raises for an unknown or unavailable backend
+    follows the measured table (``get_backend``) and may take the reference for tiny
+    passes (``AUTO_REFERENCE_BELOW``)."""
+    # raises for an unknown or unavailable backend
+    module = get_backend(backend, covariance_type, n_features, n_components, dtype)
     name = _name_of(module, _BACKEND_MODULES) if backend == "auto" else backend
     if backend == "auto" and n_samples is not None and name in AUTO_REFERENCE_FOR:
-        quadratic = n_features**2 if covariance_type in ("full", "tied") else n_features
-        if n_samples * n_components * quadratic < AUTO_REFERENCE_BELOW:
+        d, k = n_features or 1, n_components or 1
+        quadratic = d**2 if covariance_type in ("full", "tied") else d
+        if n_samples * k * quadratic < AUTO_REFERENCE_BELOW:
             return "numpy"
     return name
 
@@ -217,7 +235,7 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     if shift is None:
         shift = default_shift(weights, means, covariance_type)
     shift = v.check_shift(shift, covariance_type, means.shape[0], X.shape[1])
-    stats = get_backend(backend, covariance_type).em_stats(
+    stats = get_backend(backend, covariance_type, X.shape[1], means.shape[0], X.dtype).em_stats(
         X, weights, means, precisions_cholesky, covariance_type, sample_weight, shift,
         **_options(n_threads, block_size))
     if not (math.isfinite(stats.loglik) and np.isfinite(stats.sum_xx).all()):

@@ -25,6 +25,13 @@ MAX_SLOT_BYTES = 1 << 28
 _NO_WEIGHTS = np.empty(0)
 
 
+def is_compiled() -> bool:
+    """Whether this process has the fused pass and log-prob kernels compiled (or loaded
+    from numba's cache): ``backend="auto"`` takes Numba only then, never paying a JIT
+    compile for the caller."""
+    return bool(drivers.stats.signatures and drivers.log_prob.signatures)
+
+
 @contextmanager
 def _numba_threads(n_threads: int):
     """Run numba's parallel loops on ``n_threads`` (clamped to numba's pool) threads."""

@@ -134,11 +134,11 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
     def _fit(self, X, sample_weight):
         source = self._training_source(X, sample_weight)
         self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type, source.n_samples,
-                                                     source.n_features, self.n_components)
+                                                     source.n_features, self.n_components, source.dtype)
         n_threads = check_n_threads(self.n_jobs)
         priors, total_weight = self._check_priors(source, n_threads)
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
-                            None, None, None, self.backend_, n_threads, self.init_size)
+                            None, None, None, self.backend_, n_threads, self.init_size, self.backend)
         family = VariationalGaussianFamily(
             GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init),
             priors, init, total_weight)

@@ -140,11 +140,12 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
     def _fit(self, X, sample_weight, max_iter: int | None = None):
         source = self._training_source(X, sample_weight)
         self.backend_ = kernels.resolve_backend_name(self.backend, self.covariance_type, source.n_samples,
-                                                     source.n_features, self.n_components)
+                                                     source.n_features, self.n_components, source.dtype)
         n_threads = effective_n_threads(check_n_threads(self.n_jobs))  # once: the CPU affinity query is not free
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         init = GaussianInit(self.n_components, self.covariance_type, self.reg_covar, self.init_params,
-                            *self._checked_initial_parameters(source), self.backend_, n_threads, self.init_size)
+                            *self._checked_initial_parameters(source), self.backend_, n_threads, self.init_size,
+                            self.backend)
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
         max_iter = self.max_iter if max_iter is None else max_iter

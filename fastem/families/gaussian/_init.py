@@ -32,7 +32,9 @@ INIT_BLOCK_ROWS = 65536
 class GaussianInit:
     """How to initialise: ``init_params`` and the validated, float64 user parameters
     (``None`` where not given); ``init_size``: initialise on a uniform sample of that many
-    rows (None: all rows of an in-memory array, scikit-learn's behaviour)."""
+    rows (None: all rows of an in-memory array, scikit-learn's behaviour);
+    ``kmeans_backend``: the k-means kernels' backend (the estimator's ``backend`` as the
+    user gave it: "auto" resolves for k-means, not by the Gaussian pass's table)."""
 
     n_components: int
     covariance_type: str
@@ -44,6 +46,7 @@ class GaussianInit:
     backend: str
     n_threads: int | None
     init_size: int | None = None
+    kmeans_backend: str = "auto"
 
     def __call__(self, source, random_state: np.random.RandomState) -> GaussianParams:
         ct = self.covariance_type
@@ -93,7 +96,7 @@ class GaussianInit:
         """(N,) component of each row (-1 for rows that start in no component) and the
         (K, D) float64 mean of each component's rows."""
         n_samples, n_components = X.shape[0], self.n_components
-        options = {"backend": self.backend, "n_threads": self.n_threads}
+        options = {"backend": self.kmeans_backend, "n_threads": self.n_threads}
         if self.init_params == "kmeans":
             # scikit-learn's KMeans(n_clusters, n_init=1, random_state) with its defaults
             fit = fit_kmeans(X, n_components, sample_weight, random_state, max_iter=300, tol=1e-4,
