@@ -77,20 +77,24 @@ def test_kernel_matches_reference(kernel_backend, function, weighted, dtype, cov
 @pytest.mark.parametrize("covariance_type, n_features, n_components",
                          [("diag", 7, 13), ("full", 3, 9), ("spherical", 5, 4), ("full", 2, 2),
                           ("spherical", 2, 3), ("diag", 150, 250)])
-def test_expanded_form_paths(function, covariance_type, n_features, n_components):
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_expanded_form_paths(function, covariance_type, n_features, n_components, dtype, monkeypatch):
     """The Cython expanded form's products: register tiles of 8 and 4 components and of
     8 and 4 features with their tails (F = 14, K = 13; F = 9, K = 9; F = 6, K = 4;
-    F = 5, K = 2), and BLAS below 4 features (spherical D = 2: F = 3) and beyond 65536
-    coefficients (diag D = 150, K = 250: F x K = 75000)."""
-    problem = make_problem(covariance_type, 3 * BLOCK_SIZE + 1, n_features=n_features, n_components=n_components)
+    F = 5, K = 2), the log-prob tile with BLAS moments below 4 features (spherical D = 2:
+    F = 3), and BLAS beyond 65536 coefficients (diag D = 150, K = 250: F x K = 75000);
+    float32 X's E-step in float32 on the log-prob tile."""
+    problem = make_problem(covariance_type, 3 * BLOCK_SIZE + 1, n_features=n_features, n_components=n_components,
+                           dtype=dtype)
     backend = "cython"
     if backend not in kernels.available_backends():
         pytest.skip("the cython backend does not import")
     from fastem._kernels import cython_backend
-    assert cython_backend._uses_expanded_form(covariance_type, problem.means, problem.precisions_cholesky,
-                                              problem.means.mean(axis=0))
+    monkeypatch.setattr(cython_backend, "EXPANDED_MIN_SAMPLES", {})  # the expanded form at this N too
+    assert cython_backend._log_prob_params(problem.means, problem.precisions_cholesky, covariance_type,
+                                           problem.X.shape[0])[1]
     actual = call_kernel(function, problem, backend=backend, block_size=BLOCK_SIZE)
-    assert_matches(actual, call_kernel(function, problem, backend="numpy"), RTOL[np.dtype(np.float64)])
+    assert_matches(actual, call_kernel(function, problem, backend="numpy"), RTOL[np.dtype(dtype)])
 
 
 @pytest.mark.parametrize("weighted", [False, True])

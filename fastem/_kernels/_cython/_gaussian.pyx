@@ -350,20 +350,26 @@ cdef inline Py_ssize_t _n_expanded(const Model* m) noexcept nogil:
 
 
 # The expanded form's products run in fastem_expanded_log_prob and
-# fastem_expanded_moments, not BLAS, from SMALL_GEMM_MIN_FEATURES
-# features (below, the moments' strided sums lose) up to SMALL_GEMM_MAX_COEFFICIENTS (F x K;
-# beyond, each tile would stream the block from far caches). Measured, 1e6 rows, 2-vCPU
-# AVX2 EPYC, em_stats BLAS -> loops: 16 x 8 diag 45 -> 34 ms, full 148 -> 95 ms,
-# 64 x 16 diag 177 -> 144 ms, full 2.53 -> 2.20 s; spherical 2 x 8 (F = 3) 19 -> 26 ms.
+# fastem_expanded_moments, not BLAS, up to SMALL_GEMM_MAX_COEFFICIENTS (F x K; beyond,
+# each tile would stream the block from far caches); the moments only from
+# SMALL_GEMM_MIN_FEATURES features (below, their strided sums lose). Measured, 1e6 rows,
+# 2-vCPU AVX2 EPYC, em_stats BLAS -> loops: 16 x 8 diag 45 -> 34 ms, full 148 -> 95 ms,
+# 64 x 16 diag 177 -> 144 ms, full 2.53 -> 2.20 s; spherical 2 x 8 (F = 3) moments
+# 19 -> 26 ms (and at minimum F = 3, 35 -> 54 ms, 2026-12-03), its log-prob tile on 2 threads
+# 27.7 -> 21.5 ms (float64), 18.8 -> 16.8 (float32; one thread 34.9 -> 37.1, 30.4 -> 27.3).
 cdef enum:
     SMALL_GEMM_MIN_FEATURES = 4
     SMALL_GEMM_MAX_COEFFICIENTS = 65536
 
 
+cdef inline bint _small_log_prob_gemm(const Model* m) noexcept nogil:
+    """Whether the expanded form's log-prob product is the register-tiled loop."""
+    return _n_expanded(m) * m.n_components <= SMALL_GEMM_MAX_COEFFICIENTS
+
+
 cdef inline bint _small_gemm(const Model* m) noexcept nogil:
-    """Whether the expanded form's products are the register-tiled loops."""
-    cdef Py_ssize_t F = _n_expanded(m)
-    return F >= SMALL_GEMM_MIN_FEATURES and F * m.n_components <= SMALL_GEMM_MAX_COEFFICIENTS
+    """Whether the expanded form's moments product is the register-tiled loop too."""
+    return _n_expanded(m) >= SMALL_GEMM_MIN_FEATURES and _small_log_prob_gemm(m)
 
 
 # The direct form's products (full and tied) run in plain loops, not BLAS, up to
@@ -432,7 +438,7 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
     cdef double one = 1.0, zero = 0.0
     cdef char notrans = b'N', trans = b'T'
     if _is_expanded(m):
-        if _small_gemm(m):
+        if _small_log_prob_gemm(m):
             _small_log_prob(s.work, n, F, m.prec, K, m.cst, s.lp, ld)
             return
         for k in range(K):
@@ -721,7 +727,7 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
     the responsibilities computed, in float32 (8-float vectors); the products and sums
     stay float64."""
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld, F = _n_expanded(m)
-    cdef bint single = floating is float and resp == NULL and _is_expanded(m) and _small_gemm(m)
+    cdef bint single = floating is float and resp == NULL and _is_expanded(m) and _small_log_prob_gemm(m)
     cdef Py_ssize_t b, row0, n, i, k, d
     cdef double wi, nk_k
     cdef const double* mom
