@@ -1,5 +1,6 @@
 """The measured table behind backend="auto" and how "auto" follows it."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,7 +88,7 @@ def test_numba_is_compiled_after_a_call_that_names_it():
     assert numba_backend.is_compiled()
 
 
-def test_a_default_fit_never_imports_numba_for_the_table():
+def test_a_default_fit_never_imports_numba_for_the_table(tmp_path):
     """A fresh process whose table names Numba fastest everywhere: "auto" fits (and
     em_stats calls) stay on Cython and never import the Numba backend (no JIT compile
     the caller did not ask for)."""
@@ -110,7 +111,10 @@ for ct in ("full", "tied", "diag", "spherical"):
 assert "fastem._kernels.numba_backend" not in sys.modules
 print("ok")
 """
-    result = run_python("-c", code)
+    import fastem  # the subprocess imports this same build (a checkout without in-place extensions has no Cython)
+
+    build = str(Path(fastem.__file__).resolve().parent.parent)
+    result = run_python("-c", code, cwd=tmp_path, env={"PYTHONPATH": build})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
