@@ -43,6 +43,11 @@ cdef extern from *:
     #define FASTEM_PREFETCH(p) ((void) 0)
     #endif
 
+    /* exp(x) is normal from these x on (ln of the smallest normal, rounded up): from
+       them on, _exp_nonpos's polynomial times 2**n never underflows */
+    #define FASTEM_EXP_MIN_FLOAT64 (-708.39)
+    #define FASTEM_EXP_MIN_FLOAT32 (-87.33f)
+
     /* the expanded form's register tiles: moments, and log-probs into float64 or float32 */
     #include "_expanded_moments.h"
     #define FASTEM_LP double
@@ -53,6 +58,8 @@ cdef extern from *:
     #include "_expanded_log_prob.h"
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
+    const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
+    const float EXP_MIN_FLOAT32 "FASTEM_EXP_MIN_FLOAT32"
     void _small_log_prob "fastem_expanded_log_prob"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
                                                     Py_ssize_t K, const double* cst, double* lp,
                                                     Py_ssize_t ld) noexcept nogil
@@ -86,18 +93,21 @@ cdef inline floating _exp_nonpos(floating x) noexcept nogil:
 
     Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, a Taylor polynomial (float64:
     degree 13, truncation < 1e-17; float32: degree 7, < 6e-9), and 2**n built from the
-    bits of the rounding constant, in two steps so that subnormal results are rounded
-    once. About 2 ulp of the type; 0 below -745.2 (float32: -103.98).
+    bits of the rounding constant. About 2 ulp of the type; 0 where exp(x) is subnormal,
+    below EXP_MIN_FLOAT64 (float32: EXP_MIN_FLOAT32): an Intel core takes a microcode
+    assist for every vector that makes or reads a subnormal (float32 responsibilities of
+    well-separated blobs took twice float64's time on an AVX-512 Xeon), and such a
+    responsibility is below any sum's rounding.
     """
     cdef _Float64Bits rounded, scale
     cdef _Float32Bits rounded_f, scale_f
-    cdef double n, r, p
-    cdef float n_f, r_f, p_f
+    cdef double x_d, n, r, p
+    cdef float x_f, n_f, r_f, p_f
     if floating is float:  # every constant cast, so that C computes in float
-        x = x if x > <float> -104.0 else <float> -104.0
-        rounded_f.f = x * <float> 1.4426950408889634 + <float> 12582912.0  # 1.5 * 2**23: round to integer
+        x_f = x if x > EXP_MIN_FLOAT32 else EXP_MIN_FLOAT32
+        rounded_f.f = x_f * <float> 1.4426950408889634 + <float> 12582912.0  # 1.5 * 2**23: round to integer
         n_f = rounded_f.f - <float> 12582912.0
-        r_f = (x - n_f * <float> 0.693145751953125) - n_f * <float> 1.4286068202862268e-06  # ln 2 = hi + lo
+        r_f = (x_f - n_f * <float> 0.693145751953125) - n_f * <float> 1.4286068202862268e-06  # ln 2 = hi + lo
         p_f = <float> (1.0 / 5040.0)
         p_f = p_f * r_f + <float> (1.0 / 720.0)
         p_f = p_f * r_f + <float> (1.0 / 120.0)
@@ -106,13 +116,13 @@ cdef inline floating _exp_nonpos(floating x) noexcept nogil:
         p_f = p_f * r_f + <float> 0.5
         p_f = p_f * r_f + <float> 1.0
         p_f = p_f * r_f + <float> 1.0
-        scale_f.u = (rounded_f.u + 191) << 23  # 2**(n + 64): the low bits of rounded hold n
-        return (p_f * scale_f.f) * <float> 5.421010862427522e-20  # * 2**-64
+        scale_f.u = (rounded_f.u + 127) << 23  # 2**n: the low bits of rounded hold n
+        return p_f * scale_f.f if x >= EXP_MIN_FLOAT32 else <float> 0.0
     else:
-        x = x if x > -746.0 else -746.0
-        rounded.d = x * 1.4426950408889634 + 6755399441055744.0  # 1.5 * 2**52: round to integer
+        x_d = x if x > EXP_MIN_FLOAT64 else EXP_MIN_FLOAT64
+        rounded.d = x_d * 1.4426950408889634 + 6755399441055744.0  # 1.5 * 2**52: round to integer
         n = rounded.d - 6755399441055744.0
-        r = (x - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln 2 = hi + lo, hi * n exact
+        r = (x_d - n * 0.6931471803691238) - n * 1.9082149292705877e-10  # ln 2 = hi + lo, hi * n exact
         p = 1.0 / 6227020800.0
         p = p * r + 1.0 / 479001600.0
         p = p * r + 1.0 / 39916800.0
@@ -127,8 +137,8 @@ cdef inline floating _exp_nonpos(floating x) noexcept nogil:
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        scale.u = (rounded.u + 1535) << 52  # 2**(n + 512): the low bits of rounded hold n
-        return (p * scale.d) * 7.458340731200207e-155  # * 2**-512
+        scale.u = (rounded.u + 1023) << 52  # 2**n: the low bits of rounded hold n
+        return p * scale.d if x >= EXP_MIN_FLOAT64 else 0.0
 
 
 cdef inline double _log_pos(double x) noexcept nogil:
