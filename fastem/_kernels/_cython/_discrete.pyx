@@ -111,7 +111,7 @@ cdef extern from *:
     }
     FD_INLINE double fd_lane(fd_v a, int j) { return a[j]; }
     /* 2**(n + 512) from the rounding constant's bits, whose low bits hold n */
-    FD_INLINE fd_v fd_scale_bits(fd_v rounded) { return (fd_v) (((fd_vl) rounded + 1535) << 52); }
+    FD_INLINE fd_v fd_scale_bits(fd_v rounded) { return (fd_v) (((fd_vl) rounded + 1023) << 52); }
     FD_INLINE fd_v fd_div(fd_v a, fd_v b) { return a / b; }
     FD_INLINE fd_v fd_select(fd_vl mask, fd_v a, fd_v b) { return (fd_v) ((mask & (fd_vl) a) | (~mask & (fd_vl) b)); }
     FD_INLINE fd_v fd_zero_where_neg_inf(fd_v a) { return fd_select(a == fd_set1(-HUGE_VAL), fd_set1(0.0), a); }
@@ -186,7 +186,7 @@ cdef extern from *:
     FD_INLINE fd_v fd_madd(fd_v a, fd_v b, fd_v c) { FD_FOR_PARTS(FD_MADD_M) return c; }
     FD_INLINE fd_v fd_max(fd_v a, fd_v b) { FD_FOR_PARTS(FD_MAX_M) return a; }
     FD_INLINE double fd_lane(fd_v a, int j) { double t[FD_W]; fd_store(t, a); return t[j]; }
-    #define FD_SCALE_M(m, q) r.m = (fd_n) (((fd_nl) r.m + 1535) << 52);
+    #define FD_SCALE_M(m, q) r.m = (fd_n) (((fd_nl) r.m + 1023) << 52);
     FD_INLINE fd_v fd_scale_bits(fd_v r) { FD_FOR_PARTS(FD_SCALE_M) return r; }
     #define FD_ZNI_M(m, q) a.m = fd_nselect(a.m == fd_nset1(-HUGE_VAL), fd_nset1(0.0), a.m);
     #define FD_KNZ_M(m, q) a.m = fd_nselect(w.m != fd_nset1(0.0), a.m, fd_nset1(0.0));
@@ -269,7 +269,7 @@ cdef extern from *:
         for (j = 0; j < FD_W; j++) {
             unsigned long long u;
             memcpy(&u, &rounded.v[j], sizeof u);
-            u = (u + 1535) << 52;
+            u = (u + 1023) << 52;
             memcpy(&rounded.v[j], &u, sizeof u);
         }
         return rounded;
@@ -347,11 +347,14 @@ cdef extern from *:
 
     /* exp(x) for x <= 0 (including -inf), per lane: the Gaussian kernels' _exp_nonpos
        (Cody-Waite reduction, degree-13 Taylor polynomial, 2**n from the bits of the
-       rounding constant in two steps); about 2 ulp; exactly 0 below -745.2. */
+       rounding constant); about 2 ulp; exactly 0 from FD_EXP_MIN down, where exp(x) is
+       subnormal (each vector making one would cost an Intel core a microcode assist). */
+    #define FD_EXP_MIN (-708.39)
     FD_INLINE fd_v fd_exp_nonpos(fd_v x) {
         const fd_v shifter = fd_set1(6755399441055744.0);  /* 1.5 * 2**52 */
+        const fd_v above_min = fd_sub(x, fd_set1(FD_EXP_MIN));
         fd_v rounded, n, r, p;
-        x = fd_max(x, fd_set1(-746.0));
+        x = fd_max(x, fd_set1(FD_EXP_MIN));
         rounded = fd_madd(x, fd_set1(1.4426950408889634), shifter);
         n = fd_sub(rounded, shifter);
         r = fd_sub(fd_sub(x, fd_mul(n, fd_set1(0.6931471803691238))), fd_mul(n, fd_set1(1.9082149292705877e-10)));
@@ -369,7 +372,7 @@ cdef extern from *:
         p = fd_madd(p, r, fd_set1(0.5));
         p = fd_madd(p, r, fd_set1(1.0));
         p = fd_madd(p, r, fd_set1(1.0));
-        return fd_mul(fd_mul(p, fd_scale_bits(rounded)), fd_set1(7.458340731200207e-155));  /* * 2**-512 */
+        return fd_keep_where_positive(above_min, fd_mul(p, fd_scale_bits(rounded)));
     }
 
     /* log(x!) for x >= FD_LOGFACT_SIZE: Stirling's series of log Gamma(x + 1), whose
