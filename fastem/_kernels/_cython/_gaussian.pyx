@@ -42,6 +42,11 @@ cdef extern from *:
     #else
     #define FASTEM_PREFETCH(p) ((void) 0)
     #endif
+    #if defined(__AVX512F__)
+    #define FASTEM_SMALL_GEMM_MAX_COEFFICIENTS 0
+    #else
+    #define FASTEM_SMALL_GEMM_MAX_COEFFICIENTS 65536
+    #endif
 
     /* exp(x) is normal from these x on (ln of the smallest normal, rounded up): from
        them on, _exp_nonpos's polynomial times 2**n never underflows */
@@ -59,6 +64,7 @@ cdef extern from *:
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
     const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
+    const Py_ssize_t SMALL_GEMM_MAX_COEFFICIENTS "FASTEM_SMALL_GEMM_MAX_COEFFICIENTS"
     const float EXP_MIN_FLOAT32 "FASTEM_EXP_MIN_FLOAT32"
     void _small_log_prob "fastem_expanded_log_prob"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
                                                     Py_ssize_t K, const double* cst, double* lp,
@@ -367,9 +373,12 @@ cdef inline Py_ssize_t _n_expanded(const Model* m) noexcept nogil:
 # 64 x 16 diag 177 -> 144 ms, full 2.53 -> 2.20 s; spherical 2 x 8 (F = 3) moments
 # 19 -> 26 ms (and at minimum F = 3, 35 -> 54 ms, 2026-12-03), its log-prob tile on 2 threads
 # 27.7 -> 21.5 ms (float64), 18.8 -> 16.8 (float32; one thread 34.9 -> 37.1, 30.4 -> 27.3).
+# The AVX-512 build never takes the tiles (SMALL_GEMM_MAX_COEFFICIENTS 0): their 4-double
+# vectors lose to OpenBLAS's AVX-512 kernels at every size. 2-vCPU AVX-512 Xeon,
+# 2026-12-04, float64 loops -> BLAS: 2 x 8 full 16.2 -> 11.3 ms, 16 x 8 full 94 -> 78,
+# 16 x 32 diag 76 -> 56, 64 x 16 diag 139 -> 95, full 3.50 -> 2.38 s.
 cdef enum:
     SMALL_GEMM_MIN_FEATURES = 4
-    SMALL_GEMM_MAX_COEFFICIENTS = 65536
 
 
 cdef inline bint _small_log_prob_gemm(const Model* m) noexcept nogil:
