@@ -45,11 +45,15 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
     indices[0] = first
     closest_sq = np.full(n_samples, np.inf)
     module.kmeans_update_closest(X, x_mean, closest_sq, _centred(X, x_mean, first), **options)
-    potential = float(closest_sq @ weights)
+    weighted_sq = None if sample_weight is None else np.empty(n_samples)
+    # scikit-learn's closest_sq @ weights summed by numpy, not by BLAS: a BLAS ddot over N
+    # values wakes BLAS's worker threads, whose spinning then takes a core from the passes
+    # that follow (1e6 x 16, K = 8, 2 vCPUs: the whole k-means 226 -> 189 ms)
+    potential = float(closest_sq.sum() if sample_weight is None
+                      else np.multiply(closest_sq, weights, out=weighted_sq).sum())
     kept = n_local_trials * n_samples * 8
     new_closest = (np.empty((n_local_trials, n_samples))
                    if kept <= min(NEW_CLOSEST_MAX_FRACTION * X.nbytes, NEW_CLOSEST_MAX_BYTES) else None)
-    weighted_sq = None if sample_weight is None else np.empty(n_samples)
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * potential
         if sample_weight is None:  # weights of one: the products are closest_sq itself
