@@ -1,11 +1,13 @@
-"""Write the measured table behind ``backend="auto"`` from a ``fastem bench`` JSON.
+"""Write the measured table behind ``backend="auto"`` from ``fastem bench`` JSONs.
 
     python -m fastem bench --n 1e6 --op em_stats --impl cython,numba --threads all \
         --repeats 5 --json bench.json
-    python benchmarks/backend_table.py bench.json [more.json ...] > fastem/_kernels/backend_table.json
+    python benchmarks/backend_table.py bench.json [more.json ...]
 
-One row per (covariance type, D, K, dtype) of the bench's em_stats cells at the largest
-N and thread count: each backend's best seconds per pass, the best over the runs given
+replaces, in ``fastem/_kernels/backend_table.json``, the table of the ISA build the runs
+measured (the JSON's ``machine.cython_isa``), keeping the other builds' tables. One row
+per (covariance type, D, K, dtype) of the bench's em_stats cells at the largest N and
+thread count: each backend's best seconds per pass, the best over the runs given
 (several runs at different times damp a shared machine's noise).
 """
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+from pathlib import Path
+
+TABLE_PATH = Path(__file__).resolve().parent.parent / "fastem" / "_kernels" / "backend_table.json"
 
 
 def table(documents: list[dict]) -> dict:
@@ -28,17 +33,29 @@ def table(documents: list[dict]) -> dict:
             seconds[r["impl"]] = min(seconds.get(r["impl"], float("inf")), float(f"{r['time']:.4g}"))
     machine = documents[0]["machine"]
     return {
-        "measured": {"date": datetime.date.today().isoformat(), "cpu": machine["cpu"], "simd": machine["simd"], "cores": machine["cores"],
-                     "versions": machine["versions"], "n_samples": n_samples, "n_threads": n_threads},
+        "measured": {"date": datetime.date.today().isoformat(), "cpu": machine["cpu"], "simd": machine["simd"],
+                     "cores": machine["cores"], "versions": machine["versions"], "n_samples": n_samples,
+                     "n_threads": n_threads},
         "rows": [{"covariance_type": ct, "n_features": d, "n_components": k, "dtype": dt, "seconds": seconds}
                  for (ct, d, k, dt), seconds in sorted(rows.items())],
     }
 
 
-def dumps(document: dict) -> str:
-    """JSON with one line per row (a reviewable diff when the table is re-measured)."""
-    rows = ",\n  ".join(json.dumps(row) for row in document["rows"])
-    return f'{{"measured": {json.dumps(document["measured"])},\n "rows": [\n  {rows}\n ]}}\n'
+def isa(documents: list[dict]) -> str:
+    """The one ISA build of the Cython kernels the runs measured."""
+    builds = {document["machine"].get("cython_isa") for document in documents}
+    if len(builds) != 1 or None in builds:
+        raise SystemExit(f"the runs must all name one Cython ISA build (machine.cython_isa), got {builds}")
+    return builds.pop()
+
+
+def dumps(tables: dict) -> str:
+    """JSON with one line per row (a reviewable diff when a table is re-measured)."""
+    parts = []
+    for name, document in sorted(tables.items()):
+        rows = ",\n   ".join(json.dumps(row) for row in document["rows"])
+        parts.append(f'"{name}": {{"measured": {json.dumps(document["measured"])},\n  "rows": [\n   {rows}\n  ]}}')
+    return "{" + ",\n ".join(parts) + "}\n"
 
 
 if __name__ == "__main__":
@@ -46,4 +63,6 @@ if __name__ == "__main__":
     for path in sys.argv[1:]:
         with open(path) as f:
             documents.append(json.load(f))
-    sys.stdout.write(dumps(table(documents)))
+    tables = json.loads(TABLE_PATH.read_text())
+    tables[isa(documents)] = table(documents)
+    TABLE_PATH.write_text(dumps(tables))

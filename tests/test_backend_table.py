@@ -1,4 +1,6 @@
-"""The measured table behind backend="auto" and how "auto" follows it."""
+"""The measured tables behind backend="auto" and how "auto" follows them."""
+import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -7,7 +9,7 @@ import pytest
 
 from _subprocess import run_python
 from fastem import kernels
-from fastem._kernels import backend_table
+from fastem._kernels import _isa, backend_table
 from fastem.bench.problems import DIMS, DTYPES
 from fastem.suff_stats import COVARIANCE_TYPES
 
@@ -40,8 +42,9 @@ def use_table(monkeypatch):
     backend_table.fastest.cache_clear()
 
 
-def test_table_rows_are_measurements_of_every_bench_config():
-    table = backend_table.load()
+@pytest.mark.parametrize("isa", ["avx2", "avx512"])
+def test_table_rows_are_measurements_of_every_bench_config(isa):
+    table = backend_table.tables()[isa]
     assert {"date", "cpu", "n_samples", "n_threads"} <= set(table["measured"])
     keys = [(r["covariance_type"], r["n_features"], r["n_components"], r["dtype"]) for r in table["rows"]]
     assert len(keys) == len(set(keys))
@@ -49,6 +52,13 @@ def test_table_rows_are_measurements_of_every_bench_config():
     for row in table["rows"]:
         assert set(row["seconds"]) <= {"cython", "numba", "numpy"} and len(row["seconds"]) >= 2
         assert all(math.isfinite(s) and s > 0 for s in row["seconds"].values())
+
+
+@pytest.mark.parametrize("isa", ["avx2", "avx512", "baseline"])
+def test_the_table_is_the_one_of_the_build_the_cpu_runs(monkeypatch, isa):
+    monkeypatch.setattr(_isa, "supported", lambda: [isa, "baseline"])
+    expected = backend_table.tables().get(isa, {"rows": []})  # no baseline table: Cython by default there
+    assert backend_table.load()["rows"] == expected["rows"]
 
 
 def test_fastest_takes_the_nearest_row_and_keeps_the_default_within_the_margin(use_table):
@@ -97,7 +107,7 @@ def test_a_default_fit_never_imports_numba_for_the_table(tmp_path):
 import sys
 import numpy as np
 from fastem import kernels
-from fastem._kernels import backend_table
+from fastem._kernels import _isa, backend_table
 from fastem.mixture import GaussianMixture
 
 rows = [{"covariance_type": ct, "n_features": 2, "n_components": 4, "dtype": dt, "seconds": {"cython": 9.0, "numba": 1.0}}
@@ -132,3 +142,32 @@ def test_a_fit_on_the_tables_backend_matches_the_named_backend(use_table):
     assert auto.backend_ == "numba"
     np.testing.assert_allclose(auto.means_, named.means_, rtol=1e-10)
     assert auto.n_iter_ == named.n_iter_
+
+
+def _writer():
+    """benchmarks/backend_table.py, the script that writes the tables."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "backend_table.py"
+    spec = importlib.util.spec_from_file_location("backend_table_writer", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_writer_keeps_each_backends_best_run_and_one_isa_per_table():
+    writer = _writer()
+
+    def run(isa, seconds):
+        cells = [{"op": "em_stats", "impl": impl, "n_samples": 10**6, "n_threads": 2, "covariance_type": "diag",
+                  "n_features": 2, "n_components": 8, "dtype": "float64", "time": t} for impl, t in seconds.items()]
+        cells.append(dict(cells[0], n_samples=10**4, time=1e-9))  # a smaller N: not the table's
+        machine = {"cpu": "x", "simd": [], "cores": 2, "versions": {}, "cython_isa": isa}
+        return {"machine": machine, "results": cells}
+
+    documents = [run("avx512", {"cython": 2.0, "numba": 1.0}), run("avx512", {"cython": 1.5, "numba": 3.0})]
+    assert writer.isa(documents) == "avx512"
+    table = writer.table(documents)
+    assert table["rows"] == [{"covariance_type": "diag", "n_features": 2, "n_components": 8, "dtype": "float64",
+                              "seconds": {"cython": 1.5, "numba": 1.0}}]
+    assert json.loads(writer.dumps({"avx512": table, "avx2": table})) == {"avx512": table, "avx2": table}
+    with pytest.raises(SystemExit):
+        writer.isa([run("avx512", {"cython": 1.0}), run("avx2", {"cython": 1.0})])

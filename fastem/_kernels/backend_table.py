@@ -1,7 +1,9 @@
-"""The measured table behind ``backend="auto"``: seconds of one ``em_stats`` pass per
-backend for (covariance type, D, K, dtype), written from ``fastem bench`` runs by
-``benchmarks/backend_table.py`` into ``backend_table.json`` (its ``measured`` entry
-names the machine and date), and the lookup that names the fastest backend near a problem.
+"""The measured tables behind ``backend="auto"``: seconds of one ``em_stats`` pass per
+backend for (covariance type, D, K, dtype), one table per ISA build of the Cython kernels
+(they differ in more than vector width: the AVX-512 build leaves the products to BLAS),
+written from ``fastem bench`` runs by ``benchmarks/backend_table.py`` into
+``backend_table.json`` (each table's ``measured`` entry names the machine and date), and
+the lookup that names the fastest backend near a problem.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import functools
 import json
 import math
 from pathlib import Path
+
+from . import _isa
 
 TABLE_PATH = Path(__file__).with_name("backend_table.json")
 #: another backend than the default must be this much faster to be named (one bench run
@@ -19,11 +23,20 @@ NEAR = 2.0
 
 
 @functools.cache
-def load() -> dict:
-    """The table: ``{"measured": {...}, "rows": [{"covariance_type", "n_features",
-    "n_components", "dtype", "seconds": {backend: s}}, ...]}``."""
+def tables() -> dict:
+    """Every table, by ISA build: ``{isa: {"measured": {...}, "rows": [{"covariance_type",
+    "n_features", "n_components", "dtype", "seconds": {backend: s}}, ...]}}``."""
     with open(TABLE_PATH) as f:
         return json.load(f)
+
+
+def load() -> dict:
+    """The table of the ISA build this CPU runs (no rows where none was measured)."""
+    try:
+        isa = _isa.supported()[0]
+    except ImportError:  # a bad FASTEM_CYTHON_ISA: the Cython backend does not load either
+        isa = None
+    return tables().get(isa, {"measured": {}, "rows": []})
 
 
 def _distance(row: dict, n_features: int, n_components: int) -> float:

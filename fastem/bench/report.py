@@ -32,6 +32,15 @@ def _cpu_model_and_flags() -> tuple[str, list[str]]:
     return model, flags
 
 
+def _cython_isa() -> str | None:
+    """The ISA build of the Cython kernels this process runs (None without them)."""
+    try:
+        from .._kernels import cython_backend
+    except ImportError:
+        return None
+    return cython_backend.ISA
+
+
 def machine_info() -> dict:
     """CPU, cores, library versions, BLAS (threadpoolctl) and fastem backends."""
     import numpy  # noqa: F401 - load the BLAS libraries threadpoolctl reports
@@ -50,7 +59,8 @@ def machine_info() -> dict:
              for pool in threadpool_info()]
     return {"cpu": model, "simd": flags, "cores": os.cpu_count(), "usable_cores": cpu_count(),
             "python": platform.python_version(), "platform": platform.platform(), "fastem": __version__,
-            "versions": versions, "threadpools": pools, "backends": kernels.available_backends()}
+            "versions": versions, "threadpools": pools, "backends": kernels.available_backends(),
+            "cython_isa": _cython_isa()}
 
 
 def format_machine(info: dict) -> str:
@@ -62,7 +72,8 @@ def format_machine(info: dict) -> str:
         f"{info['cores']} cores",
         f"Python {info['python']}, fastem {info['fastem']}, {versions}",
         f"Thread pools: {pools or 'none loaded'}",
-        f"fastem backends: {', '.join(info['backends'])}",
+        f"fastem backends: {', '.join(info['backends'])}"
+        + (f" (Cython: the {info['cython_isa']} build)" if info.get("cython_isa") else ""),
     ])
 
 

@@ -42,6 +42,7 @@ cdef extern from *:
     #else
     #define FASTEM_PREFETCH(p) ((void) 0)
     #endif
+    /* the largest F x K the expanded form's register tiles take (see _small_log_prob_gemm) */
     #if defined(__AVX512F__)
     #define FASTEM_SMALL_GEMM_MAX_COEFFICIENTS 0
     #else
@@ -63,8 +64,8 @@ cdef extern from *:
     #include "_expanded_log_prob.h"
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
-    const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
     const Py_ssize_t SMALL_GEMM_MAX_COEFFICIENTS "FASTEM_SMALL_GEMM_MAX_COEFFICIENTS"
+    const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
     const float EXP_MIN_FLOAT32 "FASTEM_EXP_MIN_FLOAT32"
     void _small_log_prob "fastem_expanded_log_prob"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
                                                     Py_ssize_t K, const double* cst, double* lp,
