@@ -286,6 +286,25 @@ def test_blas_pin_lasts_the_lazy_block_a_kernel_pins_inside():
     assert _blas_threads() == before
 
 
+@pytest.mark.parametrize("n_samples", [_threads.FIT_PIN_MIN_SAMPLES - 1, _threads.FIT_PIN_MIN_SAMPLES])
+def test_a_large_fit_pins_blas_for_its_whole_length(n_samples):
+    """From FIT_PIN_MIN_SAMPLES rows a fit pins BLAS from its start (its M-steps' LAPACK
+    calls must not wake BLAS's threads), even where no kernel calls BLAS (tied, D = 2);
+    a smaller one does not; both restore the thread counts."""
+    from fastem.mixture import GaussianMixture
+
+    before = _blas_threads()
+    if set(before) <= {1}:
+        pytest.skip("BLAS runs one thread here: a pin changes nothing")
+    seen = []
+    X = np.random.default_rng(0).standard_normal((n_samples, 2))
+    GaussianMixture(2, covariance_type="tied", max_iter=2, random_state=0,
+                    callback=lambda info: seen.append(_blas_threads())).fit(X)
+    expected = [1] * len(before) if n_samples >= _threads.FIT_PIN_MIN_SAMPLES else before
+    assert seen and all(threads == expected for threads in seen)
+    assert _blas_threads() == before
+
+
 def test_small_direct_passes_never_pin_blas(monkeypatch):
     """Plain-loop kernels (direct form, a few features) skip the pin's library calls."""
     pytest.importorskip("fastem._kernels.cython_backend")

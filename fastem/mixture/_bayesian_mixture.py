@@ -12,7 +12,7 @@ from .. import kernels
 from ..data import ArraySource
 from ..em import run_em
 from ..progress import as_callback
-from .._threads import blas_single_threaded
+from .._threads import fit_blas_scope
 from .._validation import check_n_threads
 from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, record_fit
 from ._dropin import ModuleFunctions, accelerated
@@ -144,7 +144,7 @@ class BayesianGaussianMixture(FastemMixture, sklearn_bayesian_mixture.BayesianGa
             priors, init, total_weight)
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         start = None if do_init else (VariationalParams(*self._get_parameters()), self.lower_bound_)
-        with blas_single_threaded(lazy=True):  # a kernel's pin lasts the whole fit
+        with fit_blas_scope(source.n_samples):  # BLAS pinned once for the whole fit
             result = run_em(family, source, tol=self.tol, max_iter=self.max_iter, n_init=self.n_init,
                             random_state=check_random_state(self.random_state), start=start, verbose=self.verbose,
                             verbose_interval=self.verbose_interval, callback=as_callback(self.callback))

@@ -11,7 +11,7 @@ from .. import kernels
 from ..data import as_source
 from ..em import run_em
 from ..progress import as_callback
-from .._threads import blas_single_threaded, effective_n_threads
+from .._threads import effective_n_threads, fit_blas_scope
 from .._validation import check_n_threads
 from ._base import FASTEM_PARAMETER_CONSTRAINTS, FastemMixture, fitted_source, record_fit, record_online_step
 from ._base import in_memory as _in_memory
@@ -149,9 +149,8 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
         family = GaussianFamily(self.covariance_type, self.reg_covar, self.backend_, n_threads, init)
         start = None if do_init else (self._fitted_params(), self.lower_bound_)
         max_iter = self.max_iter if max_iter is None else max_iter
-        # compiled kernels that call BLAS from their own threads pin it: once for the whole
-        # fit, not per kernel call (a fit whose kernels never call BLAS never pins it)
-        with blas_single_threaded(lazy=True):
+        # BLAS pinned once for the whole fit, not per kernel call (see fit_blas_scope)
+        with fit_blas_scope(source.n_samples):
             result = run_em(family, source, tol=self.tol, max_iter=max_iter, n_init=self.n_init,
                             random_state=self.random_state, start=start, verbose=self.verbose,
                             verbose_interval=self.verbose_interval, callback=as_callback(self.callback))
