@@ -188,20 +188,24 @@ cdef extern from *:
         else fastem_centre_n(FASTEM_ROW(x, f32, i0, D), xm_rep, f32, n * D, z);
     }
 
-    /* The ROWS x 4 squared distances of the rows z (ROWS x D) to centres k0 .. k0 + 3:
-       a[r] holds row r's (the 4-wide tile of fastem_sq_distances4). */
+    /* The nr x 4 squared distances of the rows z (nr x D; nr is ROWS or PAIR_ROWS, a
+       constant at every call) to centres k0 .. k0 + 3: a[r] holds row r's (the 4-wide
+       tile of fastem_sq_distances4). Each row's sum is one chain of FMAs over d: with
+       only 4 centres (plusplus_pots' candidates for K <= 20), ROWS rows left the pass
+       bound by the FMA latency, and PAIR_ROWS keep twice as many in flight. */
+    #define FASTEM_PAIR_ROWS (2 * FASTEM_ROWS)
+    #define FASTEM_PREFETCH_ROWS 32
     #if FASTEM_VECTORS
     FASTEM_ALWAYS_INLINE void fastem_tile4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
-                                           Py_ssize_t k0, fastem_v4d* a) {
-        const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
-        fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+                                           Py_ssize_t k0, int nr, fastem_v4d* a) {
+        fastem_v4d acc[FASTEM_PAIR_ROWS];
+        for (int r = 0; r < nr; r++) acc[r] = fastem_splat(0.0);
         const double* row = ct + k0;
         for (Py_ssize_t d = 0; d < D; d++, row += K) {
             const fastem_v4d c = fastem_load4(row);
-            FASTEM_SQ_ACC(a0, z0[d], c); FASTEM_SQ_ACC(a1, z1[d], c);
-            FASTEM_SQ_ACC(a2, z2[d], c); FASTEM_SQ_ACC(a3, z3[d], c);
+            for (int r = 0; r < nr; r++) FASTEM_SQ_ACC(acc[r], z[r * D + d], c);
         }
-        a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3;
+        for (int r = 0; r < nr; r++) a[r] = acc[r];
     }
     #endif
 
@@ -225,16 +229,17 @@ cdef extern from *:
     #define FASTEM_BY_D(D, BODY) do { switch (D) { case 1: BODY(1); break; case 2: BODY(2); break; case 3: BODY(3); break; case 4: BODY(4); break; default: BODY(D); } } while (0)
 
     /* ---- plusplus_pots: pots[l] += w_i min(closest_i, d2(i, l)) over rows [start, stop) */
+    /* n rows of z (at most nr = ROWS or PAIR_ROWS, a constant at every call) */
     FASTEM_ALWAYS_INLINE void fastem_pots_group(const double* restrict z, Py_ssize_t D, const double* ct,
-                                                Py_ssize_t L, Py_ssize_t i0, Py_ssize_t n,
+                                                Py_ssize_t L, Py_ssize_t i0, Py_ssize_t n, int nr,
                                                 const double* restrict closest, const double* restrict w,
                                                 int weighted, double* restrict out, int has_out, Py_ssize_t N,
                                                 double* restrict pots) {
         Py_ssize_t l0 = 0, r, q;
     #if FASTEM_VECTORS
         for (; l0 + 4 <= L; l0 += 4) {
-            fastem_v4d a[FASTEM_ROWS];
-            fastem_tile4(z, D, ct, L, l0, a);
+            fastem_v4d a[FASTEM_PAIR_ROWS];
+            fastem_tile4(z, D, ct, L, l0, nr, a);
             fastem_v4d acc = fastem_load4(pots + l0);
             for (r = 0; r < n; r++) {
                 const fastem_v4d m = fastem_vmin(a[r], closest[i0 + r]);
@@ -250,8 +255,8 @@ cdef extern from *:
         }
     #endif
         for (; l0 < L; l0++) {
-            double t[FASTEM_ROWS], acc = pots[l0];
-            fastem_column4(z, D, ct, L, l0, t);
+            double t[FASTEM_PAIR_ROWS], acc = pots[l0];
+            for (r = 0; r < nr; r += FASTEM_ROWS) fastem_column4(z + r * D, D, ct, L, l0, t + r);
             for (r = 0; r < n; r++) {
                 const double c = closest[i0 + r];
                 const double m = t[r] < c ? t[r] : c;
@@ -267,13 +272,18 @@ cdef extern from *:
                                                const double* closest, const double* w, int weighted, double* out,
                                                int has_out, Py_ssize_t N, double* pots, double* z) {
         Py_ssize_t i0 = start;
-        for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
+        for (; i0 + FASTEM_PAIR_ROWS <= stop; i0 += FASTEM_PAIR_ROWS) {
+            if (i0 + FASTEM_PREFETCH_ROWS + FASTEM_PAIR_ROWS <= stop)
+                fastem_prefetch(FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D), FASTEM_PAIR_ROWS * D * (f32 ? 4 : 8));
             fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
-            fastem_pots_group(z, D, ct, L, i0, FASTEM_ROWS, closest, w, weighted, out, has_out, N, pots);
+            fastem_centre_group(x, xm_rep, f32, D, i0 + FASTEM_ROWS, FASTEM_ROWS, z + FASTEM_ROWS * D);
+            fastem_pots_group(z, D, ct, L, i0, FASTEM_PAIR_ROWS, FASTEM_PAIR_ROWS, closest, w, weighted, out,
+                              has_out, N, pots);
         }
-        if (i0 < stop) {
-            fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
-            fastem_pots_group(z, D, ct, L, i0, stop - i0, closest, w, weighted, out, has_out, N, pots);
+        for (; i0 < stop; i0 += FASTEM_ROWS) {
+            const Py_ssize_t n = stop - i0 < FASTEM_ROWS ? stop - i0 : FASTEM_ROWS;
+            fastem_centre_group(x, xm_rep, f32, D, i0, n, z);
+            fastem_pots_group(z, D, ct, L, i0, n, FASTEM_ROWS, closest, w, weighted, out, has_out, N, pots);
         }
     }
 
@@ -414,6 +424,7 @@ cdef extern from *:
     }
     """
     enum: ROWS "FASTEM_ROWS"
+    enum: PAIR_ROWS "FASTEM_PAIR_ROWS"
     enum: CHUNK "FASTEM_CHUNK"
     void _prefetch "fastem_prefetch"(const void* p, Py_ssize_t n_bytes) noexcept nogil
     void _axpy "fastem_axpy"(double* y, double a, const double* x, Py_ssize_t n) noexcept nogil
@@ -513,9 +524,10 @@ cdef floating* _tiled_mean(const floating[::1] x_mean) except NULL:
 
 
 cdef double* _scratch(Py_ssize_t D, Py_ssize_t K) noexcept nogil:
-    """Per-thread scratch: ROWS centred rows (ROWS x D), then their distances (ROWS x K).
-    Zero-filled, so rows of a short last group are harmless zeros."""
-    return <double*> calloc(ROWS * (D + K), sizeof(double))
+    """Per-thread scratch: ROWS centred rows (ROWS x D), then their distances (ROWS x K);
+    room for PAIR_ROWS centred rows (plusplus_pots' groups). Zero-filled, so rows of a
+    short last group are harmless zeros."""
+    return <double*> calloc(max(ROWS * (D + K), PAIR_ROWS * D), sizeof(double))
 
 
 cdef inline void _settle(const Problem* p, const double* z, const double* d2, const Py_ssize_t* queue,
