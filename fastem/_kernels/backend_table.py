@@ -33,10 +33,11 @@ def tables() -> dict:
 def load() -> dict:
     """The table of the ISA build this CPU runs (no rows where none was measured)."""
     try:
-        isa = _isa.supported()[0]
+        builds = _isa.supported()
     except ImportError:  # a bad FASTEM_CYTHON_ISA: the Cython backend does not load either
-        isa = None
-    return tables().get(isa, {"measured": {}, "rows": []})
+        builds = []
+    # none: FASTEM_CYTHON_ISA forces a build this CPU lacks (nor does the Cython backend load)
+    return tables().get(builds[0] if builds else None, {"measured": {}, "rows": []})
 
 
 def _distance(row: dict, n_features: int, n_components: int) -> float:
