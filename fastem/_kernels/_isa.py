@@ -29,20 +29,15 @@ def cpu_features() -> dict:
     return __cpu_features__
 
 
-def supported() -> list[str]:
-    """The builds this CPU runs, best first (only the forced one under ``FASTEM_CYTHON_ISA``)."""
+def import_kernels(module: str) -> tuple[ModuleType, str]:
+    """(module, ISA name): the best build of ``fastem._kernels._cython.<module>``."""
     forced = os.environ.get("FASTEM_CYTHON_ISA")
     if forced is not None and forced not in ISA_VARIANTS:
         raise ImportError(f"FASTEM_CYTHON_ISA must be one of {list(ISA_VARIANTS)}, got {forced!r}")
     features = cpu_features()
-    return [isa for isa, needs in ISA_VARIANTS.items()
-            if forced in (None, isa) and all(features.get(f) for f in needs)]
-
-
-def import_kernels(module: str) -> tuple[ModuleType, str]:
-    """(module, ISA name): the best build of ``fastem._kernels._cython.<module>``."""
-    forced = os.environ.get("FASTEM_CYTHON_ISA")
-    for isa in supported():
+    for isa, needs in ISA_VARIANTS.items():
+        if forced not in (None, isa) or not all(features.get(f) for f in needs):
+            continue
         name = module if isa == "baseline" else f"{module}_{isa}"
         try:
             return importlib.import_module(f"{__package__}._cython.{name}"), isa
@@ -50,3 +45,12 @@ def import_kernels(module: str) -> tuple[ModuleType, str]:
             if forced is not None or isa == "baseline":
                 raise
     raise ImportError(f"no fastem Cython build of {module} matches this CPU")
+
+
+def running() -> str | None:
+    """The ISA build the Cython kernels run in this process (None where they do not import)."""
+    try:
+        from . import cython_backend
+    except ImportError:
+        return None
+    return cython_backend.ISA

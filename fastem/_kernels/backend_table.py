@@ -31,13 +31,9 @@ def tables() -> dict:
 
 
 def load() -> dict:
-    """The table of the ISA build this CPU runs (no rows where none was measured)."""
-    try:
-        builds = _isa.supported()
-    except ImportError:  # a bad FASTEM_CYTHON_ISA: the Cython backend does not load either
-        builds = []
-    # none: FASTEM_CYTHON_ISA forces a build this CPU lacks (nor does the Cython backend load)
-    return tables().get(builds[0] if builds else None, {"measured": {}, "rows": []})
+    """The table of the ISA build the Cython kernels run (no rows without them, or where
+    that build was not measured)."""
+    return tables().get(_isa.running(), {"measured": {}, "rows": []})
 
 
 def _distance(row: dict, n_features: int, n_components: int) -> float:

@@ -9,6 +9,7 @@ from importlib import metadata
 from statistics import geometric_mean
 
 from .. import __version__, kernels
+from .._kernels import _isa
 from .._threads import cpu_count
 from .problems import Config, format_count
 from .runner import Result
@@ -32,15 +33,6 @@ def _cpu_model_and_flags() -> tuple[str, list[str]]:
     return model, flags
 
 
-def _cython_isa() -> str | None:
-    """The ISA build of the Cython kernels this process runs (None without them)."""
-    try:
-        from .._kernels import cython_backend
-    except ImportError:
-        return None
-    return cython_backend.ISA
-
-
 def machine_info() -> dict:
     """CPU, cores, library versions, BLAS (threadpoolctl) and fastem backends."""
     import numpy  # noqa: F401 - load the BLAS libraries threadpoolctl reports
@@ -60,7 +52,7 @@ def machine_info() -> dict:
     return {"cpu": model, "simd": flags, "cores": os.cpu_count(), "usable_cores": cpu_count(),
             "python": platform.python_version(), "platform": platform.platform(), "fastem": __version__,
             "versions": versions, "threadpools": pools, "backends": kernels.available_backends(),
-            "cython_isa": _cython_isa()}
+            "cython_isa": _isa.running()}
 
 
 def format_machine(info: dict) -> str:
