@@ -84,10 +84,16 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
         if (shifts**2).sum() <= tol:
             break
     inertia = float("nan")
-    if compute_inertia or not strict:
+    if compute_inertia:
         # the labels of the final centres (scikit-learn's closing E-step) and the inertia
         final = module.kmeans_assign(X, x_mean, sample_weight, centers, labels, **options)
         inertia, nk, sum_x = final.inertia, final.nk, final.sum_x
+    elif not strict:
+        # the closing E-step alone: the bounds hold for the final centres, so only the
+        # rows they leave open are looked at (1e6 x 64, K = 16: 2 ms, not a 65 ms pass)
+        delta = module.kmeans_bounded_assign(X, x_mean, sample_weight, centers, _half_gaps(centers), drift,
+                                             max_drift, margin, labels, upper, lower, **options)
+        nk, sum_x = nk + delta.nk, sum_x + delta.sum_x
     return LloydResult(labels, centers, inertia, n_iter, strict, nk, sum_x)
 
 
