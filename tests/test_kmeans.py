@@ -24,6 +24,10 @@ from fastem.cluster._lloyd import _half_gaps
 
 BLOCK = 16
 SIZES = (1, BLOCK - 1, BLOCK, BLOCK + 1, 5 * BLOCK + 3)
+#: (n_centers, n_features): D = 3 takes the constant-D bodies, D = 17 the general ones;
+#: K = 13 and 21 reach every tile of the distances (16 and 8 centres, then 4, then one at
+#: a time); 5 centres give plusplus_pots 4 candidates (its paired tiles)
+SHAPES = ((5, 3), (5, 17), (13, 17), (21, 17))
 
 
 def _problem(n_samples, dtype, weighted, n_centers=5, n_features=3, seed=0):
@@ -74,11 +78,12 @@ def _iterations(X, x_mean, centers, weights, backend, n_threads, n_iter=4, seed=
     return out
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("n_samples", SIZES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_assign_matches_reference(kernel_backend, dtype, weighted, n_samples):
-    X, x_mean, centers, weights = _problem(n_samples, dtype, weighted)
+def test_assign_matches_reference(kernel_backend, dtype, weighted, n_samples, shape):
+    X, x_mean, centers, weights = _problem(n_samples, dtype, weighted, *shape)
     expected_labels, expected = kernels.kmeans_assign(X, centers, weights, x_mean=x_mean, backend="numpy")
     runs = [kernels.kmeans_assign(X, centers, weights, x_mean=x_mean, backend=kernel_backend, n_threads=n_threads,
                                   block_size=BLOCK) for n_threads in (1, 2)]
@@ -89,11 +94,12 @@ def test_assign_matches_reference(kernel_backend, dtype, weighted, n_samples):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("n_samples", SIZES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_bounded_assign_matches_reference_and_lloyd(backend, dtype, weighted, n_samples):
-    X, x_mean, centers, weights = _problem(n_samples, dtype, weighted)
+def test_bounded_assign_matches_reference_and_lloyd(backend, dtype, weighted, n_samples, shape):
+    X, x_mean, centers, weights = _problem(n_samples, dtype, weighted, *shape)
     expected = _iterations(X, x_mean, centers, weights, "numpy", 1)
     one, two = (_iterations(X, x_mean, centers, weights, backend, n_threads) for n_threads in (1, 2))
     running = None
@@ -115,10 +121,11 @@ def test_bounded_assign_matches_reference_and_lloyd(backend, dtype, weighted, n_
             np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_plusplus_kernels_match_reference(kernel_backend, dtype, weighted):
-    X, x_mean, centers, weights = _problem(5 * BLOCK + 3, dtype, weighted)
+def test_plusplus_kernels_match_reference(kernel_backend, dtype, weighted, shape):
+    X, x_mean, centers, weights = _problem(5 * BLOCK + 3, dtype, weighted, *shape)
     results = {}
     for name in ("numpy", kernel_backend):
         closest = np.full(X.shape[0], np.inf)

@@ -93,21 +93,67 @@ cdef extern from *:
     #endif
     #define FASTEM_SQ_ACC(acc, zd, c) do { const fastem_v4d t_ = (zd) - (c); (acc) = FASTEM_VMADD(t_, t_, (acc)); } while (0)
     #endif
+    /* The AVX-512 build's tiles of 8 centres: one 8-double register each, so every
+       subtraction and FMA covers twice the pairs of a 4-double one (each lane is still
+       one chain over d: the same bits as the 4-wide and scalar paths). */
+    #define FASTEM_TILES8 (FASTEM_VECTORS8 && FASTEM_FUSED)
+    #if FASTEM_TILES8
+    #include <immintrin.h>
+    #define FASTEM_VMADD8(a, b, c) ((fastem_v8d) _mm512_fmadd_pd((__m512d) (a), (__m512d) (b), (__m512d) (c)))
+    #define FASTEM_SQ_ACC8(acc, zd, c) do { const fastem_v8d t_ = (zd) - (c); (acc) = FASTEM_VMADD8(t_, t_, (acc)); } while (0)
+    #endif
+    /* ahead: NULL, or bytes to prefetch at ahead + d * ahead_step while the first tile runs
+       over d (one line per d, spread over the compute: the same lines asked for at once
+       filled the line-fill buffers and stalled the pass) */
     FASTEM_ALWAYS_INLINE void fastem_sq_distances4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
-                                                  double* d2) {
+                                                  double* d2, const char* ahead, Py_ssize_t ahead_step) {
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
         Py_ssize_t k0 = 0, k, d;
+    #if FASTEM_TILES8
+        for (; k0 + 16 <= K; k0 += 16) {
+            fastem_v8d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
+            const double* row = ct + k0;
+            for (d = 0; d < D; d++, row += K) {
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
+                const fastem_v8d lo = fastem_load8(row), hi = fastem_load8(row + 8);
+                FASTEM_SQ_ACC8(a0, z0[d], lo); FASTEM_SQ_ACC8(b0, z0[d], hi);
+                FASTEM_SQ_ACC8(a1, z1[d], lo); FASTEM_SQ_ACC8(b1, z1[d], hi);
+                FASTEM_SQ_ACC8(a2, z2[d], lo); FASTEM_SQ_ACC8(b2, z2[d], hi);
+                FASTEM_SQ_ACC8(a3, z3[d], lo); FASTEM_SQ_ACC8(b3, z3[d], hi);
+            }
+            ahead = NULL;
+            fastem_store8(d2 + k0, a0); fastem_store8(d2 + k0 + 8, b0);
+            fastem_store8(d2 + K + k0, a1); fastem_store8(d2 + K + k0 + 8, b1);
+            fastem_store8(d2 + 2 * K + k0, a2); fastem_store8(d2 + 2 * K + k0 + 8, b2);
+            fastem_store8(d2 + 3 * K + k0, a3); fastem_store8(d2 + 3 * K + k0 + 8, b3);
+        }
+        for (; k0 + 8 <= K; k0 += 8) {  /* 4 chains, each FMA after its subtraction: still 2 a cycle */
+            fastem_v8d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+            const double* row = ct + k0;
+            for (d = 0; d < D; d++, row += K) {
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
+                const fastem_v8d c = fastem_load8(row);
+                FASTEM_SQ_ACC8(a0, z0[d], c); FASTEM_SQ_ACC8(a1, z1[d], c);
+                FASTEM_SQ_ACC8(a2, z2[d], c); FASTEM_SQ_ACC8(a3, z3[d], c);
+            }
+            ahead = NULL;
+            fastem_store8(d2 + k0, a0); fastem_store8(d2 + K + k0, a1);
+            fastem_store8(d2 + 2 * K + k0, a2); fastem_store8(d2 + 3 * K + k0, a3);
+        }
+    #endif
     #if FASTEM_VECTORS
         for (; k0 + 8 <= K; k0 += 8) {
             fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
             const double* row = ct + k0;
             for (d = 0; d < D; d++, row += K) {
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
                 const fastem_v4d lo = fastem_load4(row), hi = fastem_load4(row + 4);
                 FASTEM_SQ_ACC(a0, z0[d], lo); FASTEM_SQ_ACC(b0, z0[d], hi);
                 FASTEM_SQ_ACC(a1, z1[d], lo); FASTEM_SQ_ACC(b1, z1[d], hi);
                 FASTEM_SQ_ACC(a2, z2[d], lo); FASTEM_SQ_ACC(b2, z2[d], hi);
                 FASTEM_SQ_ACC(a3, z3[d], lo); FASTEM_SQ_ACC(b3, z3[d], hi);
             }
+            ahead = NULL;
             fastem_store4(d2 + k0, a0); fastem_store4(d2 + k0 + 4, b0);
             fastem_store4(d2 + K + k0, a1); fastem_store4(d2 + K + k0 + 4, b1);
             fastem_store4(d2 + 2 * K + k0, a2); fastem_store4(d2 + 2 * K + k0 + 4, b2);
@@ -117,10 +163,12 @@ cdef extern from *:
             fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
             const double* row = ct + k0;
             for (d = 0; d < D; d++, row += K) {
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
                 const fastem_v4d c = fastem_load4(row);
                 FASTEM_SQ_ACC(a0, z0[d], c); FASTEM_SQ_ACC(a1, z1[d], c);
                 FASTEM_SQ_ACC(a2, z2[d], c); FASTEM_SQ_ACC(a3, z3[d], c);
             }
+            ahead = NULL;
             fastem_store4(d2 + k0, a0); fastem_store4(d2 + K + k0, a1);
             fastem_store4(d2 + 2 * K + k0, a2); fastem_store4(d2 + 3 * K + k0, a3);
         }
@@ -128,11 +176,13 @@ cdef extern from *:
         for (k = k0; k < K; k++) {
             double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
             for (d = 0; d < D; d++) {
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
                 const double c = ct[d * K + k];
                 const double e0 = z0[d] - c, e1 = z1[d] - c, e2 = z2[d] - c, e3 = z3[d] - c;
                 t0 = FASTEM_MADD(e0, e0, t0); t1 = FASTEM_MADD(e1, e1, t1);
                 t2 = FASTEM_MADD(e2, e2, t2); t3 = FASTEM_MADD(e3, e3, t3);
             }
+            ahead = NULL;
             d2[k] = t0; d2[K + k] = t1; d2[2 * K + k] = t2; d2[3 * K + k] = t3;
         }
     }
@@ -209,13 +259,47 @@ cdef extern from *:
     }
     #endif
 
+    /* plusplus_pots' 4 candidates in the AVX-512 build: the nr x 4 distances of
+       fastem_tile4, two rows to an 8-double register. The rows come interleaved in pairs
+       (zp[2 D p + 2 d + j]: row 2 p + j, from fastem_centre_pairs), each candidate's
+       coordinate twice (cd[8 d + 2 l + j] = candidate l's d), so one 2-double broadcast
+       from memory and one subtraction and FMA cover 8 (row, candidate) pairs; lane
+       2 l + j is still one chain over d, so the bits are fastem_tile4's. */
+    #if FASTEM_TILES8 && defined(__AVX512DQ__)
+    #define FASTEM_PAIRS4 1
+    typedef long long fastem_v8l __attribute__((vector_size(64)));
+    FASTEM_ALWAYS_INLINE void fastem_tile4_pairs(const double* zp, Py_ssize_t D, const double* cd, int nr,
+                                                 fastem_v4d* a, const char* ahead, Py_ssize_t ahead_step) {
+        fastem_v8d acc[FASTEM_PAIR_ROWS / 2];
+        const int np = nr / 2;
+        for (int p = 0; p < np; p++) acc[p] = (fastem_v8d) _mm512_setzero_pd();
+        for (Py_ssize_t d = 0; d < D; d++) {
+            if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
+            const fastem_v8d c = fastem_load8(cd + 8 * d);
+            for (int p = 0; p < np; p++) {
+                const fastem_v8d zz = (fastem_v8d) _mm512_broadcast_f64x2(_mm_loadu_pd(zp + 2 * D * p + 2 * d));
+                FASTEM_SQ_ACC8(acc[p], zz, c);
+            }
+        }
+        const fastem_v8l by_row = {0, 2, 4, 6, 1, 3, 5, 7};
+        for (int p = 0; p < np; p++) {
+            const fastem_v8d rows = __builtin_shuffle(acc[p], by_row);
+            memcpy(&a[2 * p], &rows, sizeof rows);
+        }
+    }
+    #else
+    #define FASTEM_PAIRS4 0
+    #define fastem_tile4_pairs(zp, D, cd, nr, a, ahead, step) ((void) 0)
+    #endif
+
     /* The ROWS squared distances of the rows z to centre k (the scalar path of
-       fastem_sq_distances4). */
+       fastem_sq_distances4; ahead as there). */
     FASTEM_ALWAYS_INLINE void fastem_column4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
-                                             Py_ssize_t k, double* t) {
+                                             Py_ssize_t k, double* t, const char* ahead, Py_ssize_t ahead_step) {
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
         double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
         for (Py_ssize_t d = 0; d < D; d++) {
+            if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
             const double c = ct[d * K + k];
             const double e0 = z0[d] - c, e1 = z1[d] - c, e2 = z2[d] - c, e3 = z3[d] - c;
             t0 = FASTEM_MADD(e0, e0, t0); t1 = FASTEM_MADD(e1, e1, t1);
@@ -230,16 +314,19 @@ cdef extern from *:
 
     /* ---- plusplus_pots: pots[l] += w_i min(closest_i, d2(i, l)) over rows [start, stop) */
     /* n rows of z (at most nr = ROWS or PAIR_ROWS, a constant at every call) */
+    /* pairs: L == 4, z interleaved in pairs and cd the doubled candidates (fastem_tile4_pairs) */
     FASTEM_ALWAYS_INLINE void fastem_pots_group(const double* restrict z, Py_ssize_t D, const double* ct,
-                                                Py_ssize_t L, Py_ssize_t i0, Py_ssize_t n, int nr,
-                                                const double* restrict closest, const double* restrict w,
-                                                int weighted, double* restrict out, int has_out, Py_ssize_t N,
-                                                double* restrict pots) {
+                                                const double* cd, int pairs, Py_ssize_t L, Py_ssize_t i0,
+                                                Py_ssize_t n, int nr, const double* restrict closest,
+                                                const double* restrict w, int weighted, double* restrict out,
+                                                int has_out, Py_ssize_t N, double* restrict pots,
+                                                const char* ahead, Py_ssize_t ahead_step) {
         Py_ssize_t l0 = 0, r, q;
     #if FASTEM_VECTORS
         for (; l0 + 4 <= L; l0 += 4) {
             fastem_v4d a[FASTEM_PAIR_ROWS];
-            fastem_tile4(z, D, ct, L, l0, nr, a);
+            if (pairs) fastem_tile4_pairs(z, D, cd, nr, a, ahead, ahead_step);
+            else fastem_tile4(z, D, ct, L, l0, nr, a);
             fastem_v4d acc = fastem_load4(pots + l0);
             for (r = 0; r < n; r++) {
                 const fastem_v4d m = fastem_vmin(a[r], closest[i0 + r]);
@@ -256,7 +343,7 @@ cdef extern from *:
     #endif
         for (; l0 < L; l0++) {
             double t[FASTEM_PAIR_ROWS], acc = pots[l0];
-            for (r = 0; r < nr; r += FASTEM_ROWS) fastem_column4(z + r * D, D, ct, L, l0, t + r);
+            for (r = 0; r < nr; r += FASTEM_ROWS) fastem_column4(z + r * D, D, ct, L, l0, t + r, NULL, 0);
             for (r = 0; r < n; r++) {
                 const double c = closest[i0 + r];
                 const double m = t[r] < c ? t[r] : c;
@@ -267,42 +354,95 @@ cdef extern from *:
         }
     }
 
-    FASTEM_ALWAYS_INLINE void fastem_pots_body(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
-                                               const double* ct, Py_ssize_t L, Py_ssize_t start, Py_ssize_t stop,
-                                               const double* closest, const double* w, int weighted, double* out,
-                                               int has_out, Py_ssize_t N, double* pots, double* z) {
-        Py_ssize_t i0 = start;
-        for (; i0 + FASTEM_PAIR_ROWS <= stop; i0 += FASTEM_PAIR_ROWS) {
-            if (i0 + FASTEM_PREFETCH_ROWS + FASTEM_PAIR_ROWS <= stop)
-                fastem_prefetch(FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D), FASTEM_PAIR_ROWS * D * (f32 ? 4 : 8));
-            fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
-            fastem_centre_group(x, xm_rep, f32, D, i0 + FASTEM_ROWS, FASTEM_ROWS, z + FASTEM_ROWS * D);
-            fastem_pots_group(z, D, ct, L, i0, FASTEM_PAIR_ROWS, FASTEM_PAIR_ROWS, closest, w, weighted, out,
-                              has_out, N, pots);
+    /* rows [i0, i0 + n) centred (as fastem_centre_n) into zp interleaved in pairs: row
+       2 p + j's d at zp[2 D p + 2 d + j]; an odd n's last pair is completed with zeros */
+    FASTEM_ALWAYS_INLINE void fastem_centre_pairs(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                                  Py_ssize_t i0, Py_ssize_t n, double* restrict zp) {
+        Py_ssize_t r = 0, d;
+        for (; r + 2 <= n; r += 2, zp += 2 * D) {
+            if (f32) {
+                const float* x0 = (const float*) FASTEM_ROW(x, 1, i0 + r, D); const float* m = (const float*) xm_rep;
+                for (d = 0; d < D; d++) {
+                    const float t0 = x0[d] - m[d], t1 = x0[D + d] - m[d];
+                    zp[2 * d] = t0; zp[2 * d + 1] = t1;
+                }
+            } else {
+                const double* x0 = (const double*) FASTEM_ROW(x, 0, i0 + r, D); const double* m = (const double*) xm_rep;
+                for (d = 0; d < D; d++) {
+                    const double t0 = x0[d] - m[d], t1 = x0[D + d] - m[d];
+                    zp[2 * d] = t0; zp[2 * d + 1] = t1;
+                }
+            }
         }
-        for (; i0 < stop; i0 += FASTEM_ROWS) {
-            const Py_ssize_t n = stop - i0 < FASTEM_ROWS ? stop - i0 : FASTEM_ROWS;
-            fastem_centre_group(x, xm_rep, f32, D, i0, n, z);
-            fastem_pots_group(z, D, ct, L, i0, n, FASTEM_ROWS, closest, w, weighted, out, has_out, N, pots);
+        if (r < n) {
+            for (d = 0; d < D; d++) {
+                if (f32) { const float t = ((const float*) FASTEM_ROW(x, 1, i0 + r, D))[d] - ((const float*) xm_rep)[d]; zp[2 * d] = t; }
+                else { const double t = ((const double*) FASTEM_ROW(x, 0, i0 + r, D))[d] - ((const double*) xm_rep)[d]; zp[2 * d] = t; }
+                zp[2 * d + 1] = 0.0;
+            }
         }
     }
 
-    /* z: scratch of ROWS x D, zero-filled (the rows past a short last group are read) */
+    FASTEM_ALWAYS_INLINE void fastem_pots_body(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
+                                               const double* ct, const double* cd, int pairs, Py_ssize_t L,
+                                               Py_ssize_t start, Py_ssize_t stop, const double* closest,
+                                               const double* w, int weighted, double* out, int has_out,
+                                               Py_ssize_t N, double* pots, double* z) {
+        Py_ssize_t i0 = start;
+        for (; i0 + FASTEM_PAIR_ROWS <= stop; i0 += FASTEM_PAIR_ROWS) {
+            const int far = i0 + FASTEM_PREFETCH_ROWS + FASTEM_PAIR_ROWS <= stop;
+            if (far && !pairs)
+                fastem_prefetch(FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D), FASTEM_PAIR_ROWS * D * (f32 ? 4 : 8));
+            const char* ahead = far && pairs ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL;
+            if (pairs) fastem_centre_pairs(x, xm_rep, f32, D, i0, FASTEM_PAIR_ROWS, z);
+            else {
+                fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
+                fastem_centre_group(x, xm_rep, f32, D, i0 + FASTEM_ROWS, FASTEM_ROWS, z + FASTEM_ROWS * D);
+            }
+            fastem_pots_group(z, D, ct, cd, pairs, L, i0, FASTEM_PAIR_ROWS, FASTEM_PAIR_ROWS, closest, w, weighted,
+                              out, has_out, N, pots, ahead, FASTEM_PAIR_ROWS * (f32 ? 4 : 8));
+        }
+        for (; i0 < stop; i0 += FASTEM_ROWS) {
+            const Py_ssize_t n = stop - i0 < FASTEM_ROWS ? stop - i0 : FASTEM_ROWS;
+            if (pairs) fastem_centre_pairs(x, xm_rep, f32, D, i0, n, z);
+            else fastem_centre_group(x, xm_rep, f32, D, i0, n, z);
+            fastem_pots_group(z, D, ct, cd, pairs, L, i0, n, FASTEM_ROWS, closest, w, weighted, out, has_out, N,
+                              pots, NULL, 0);
+        }
+    }
+
+    /* z: scratch of PAIR_ROWS x D, zero-filled (the rows past a short last group are
+       read); cd: NULL, or where FASTEM_PAIRS4 and L == 4 the candidates doubled (D x 8,
+       fastem_tile4_pairs) */
     FASTEM_ALWAYS_INLINE void fastem_pots_range(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
-                                                const double* ct, Py_ssize_t L, Py_ssize_t start,
-                                                Py_ssize_t stop, const double* closest, const double* w,
-                                                double* out, Py_ssize_t N, double* pots, double* z) {
-        if (out != NULL) {  /* kept only when D is large next to L: no constant D */
-            if (w == NULL) fastem_pots_body(x, xm_rep, f32, D, ct, L, start, stop, closest, w, 0, out, 1, N, pots, z);
-            else fastem_pots_body(x, xm_rep, f32, D, ct, L, start, stop, closest, w, 1, out, 1, N, pots, z);
+                                                const double* ct, const double* cd, Py_ssize_t L,
+                                                Py_ssize_t start, Py_ssize_t stop, const double* closest,
+                                                const double* w, double* out, Py_ssize_t N, double* pots,
+                                                double* z) {
+    #define FASTEM_POTS(DD, PAIRS, WEIGHTED, HAS_OUT) \
+        fastem_pots_body(x, xm_rep, f32, DD, ct, cd, PAIRS, L, start, stop, closest, w, WEIGHTED, out, HAS_OUT, N, pots, z)
+    #define FASTEM_POTS_0(DD) FASTEM_POTS(DD, 0, 0, 0)
+    #define FASTEM_POTS_1(DD) FASTEM_POTS(DD, 0, 1, 0)
+    #define FASTEM_POTS_PAIRS_0(DD) FASTEM_POTS(DD, 1, 0, 0)
+    #define FASTEM_POTS_PAIRS_1(DD) FASTEM_POTS(DD, 1, 1, 0)
+    #if FASTEM_PAIRS4
+        if (cd != NULL) {
+            if (out != NULL) { if (w == NULL) FASTEM_POTS(D, 1, 0, 1); else FASTEM_POTS(D, 1, 1, 1); }
+            else if (w == NULL) FASTEM_BY_D(D, FASTEM_POTS_PAIRS_0);
+            else FASTEM_BY_D(D, FASTEM_POTS_PAIRS_1);
             return;
         }
-    #define FASTEM_POTS_0(DD) fastem_pots_body(x, xm_rep, f32, DD, ct, L, start, stop, closest, w, 0, out, 0, N, pots, z)
-    #define FASTEM_POTS_1(DD) fastem_pots_body(x, xm_rep, f32, DD, ct, L, start, stop, closest, w, 1, out, 0, N, pots, z)
-        if (w == NULL) FASTEM_BY_D(D, FASTEM_POTS_0);
+    #endif
+        if (out != NULL) {  /* kept only when D is large next to L: no constant D */
+            if (w == NULL) FASTEM_POTS(D, 0, 0, 1);
+            else FASTEM_POTS(D, 0, 1, 1);
+        } else if (w == NULL) FASTEM_BY_D(D, FASTEM_POTS_0);
         else FASTEM_BY_D(D, FASTEM_POTS_1);
+    #undef FASTEM_POTS
     #undef FASTEM_POTS_0
     #undef FASTEM_POTS_1
+    #undef FASTEM_POTS_PAIRS_0
+    #undef FASTEM_POTS_PAIRS_1
     }
 
     /* ---- update_closest: closest_i = min(closest_i, d2(i, centre)) over rows [start, stop) */
@@ -312,8 +452,10 @@ cdef extern from *:
         double t[FASTEM_ROWS];
         Py_ssize_t i0 = start, r;
         for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
+            const int far = i0 + FASTEM_PREFETCH_ROWS + FASTEM_ROWS <= stop;
             fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
-            fastem_column4(z, D, ct, 1, 0, t);
+            fastem_column4(z, D, ct, 1, 0, t, far ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL,
+                           FASTEM_ROWS * (f32 ? 4 : 8));
             for (r = 0; r < FASTEM_ROWS; r++) {
                 const double c = closest[i0 + r];
                 closest[i0 + r] = t[r] < c ? t[r] : c;
@@ -321,7 +463,7 @@ cdef extern from *:
         }
         if (i0 < stop) {
             fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
-            fastem_column4(z, D, ct, 1, 0, t);
+            fastem_column4(z, D, ct, 1, 0, t, NULL, 0);
             for (r = 0; r < stop - i0; r++) {
                 const double c = closest[i0 + r];
                 closest[i0 + r] = t[r] < c ? t[r] : c;
@@ -397,13 +539,15 @@ cdef extern from *:
         long long changed = *n_changed;
         Py_ssize_t i0 = start;
         for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
+            const int far = i0 + FASTEM_PREFETCH_ROWS + FASTEM_ROWS <= stop;
             fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
-            fastem_sq_distances4(z, D, ct, K, d2);
+            fastem_sq_distances4(z, D, ct, K, d2, far ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL,
+                                 FASTEM_ROWS * (f32 ? 4 : 8));
             fastem_assign_group(z, D, d2, K, i0, FASTEM_ROWS, w, weighted, labels, nk, members, sum_x, &in, &changed);
         }
         if (i0 < stop) {
             fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
-            fastem_sq_distances4(z, D, ct, K, d2);
+            fastem_sq_distances4(z, D, ct, K, d2, NULL, 0);
             fastem_assign_group(z, D, d2, K, i0, stop - i0, w, weighted, labels, nk, members, sum_x, &in, &changed);
         }
         *inertia = in;
@@ -426,13 +570,15 @@ cdef extern from *:
     enum: ROWS "FASTEM_ROWS"
     enum: PAIR_ROWS "FASTEM_PAIR_ROWS"
     enum: CHUNK "FASTEM_CHUNK"
+    enum: PAIRS4 "FASTEM_PAIRS4"
     void _prefetch "fastem_prefetch"(const void* p, Py_ssize_t n_bytes) noexcept nogil
     void _axpy "fastem_axpy"(double* y, double a, const double* x, Py_ssize_t n) noexcept nogil
     Py_ssize_t _nearest_centre "fastem_nearest"(const double* d2, Py_ssize_t K, double* second) noexcept nogil
     void _sq_distances "fastem_sq_distances4"(const double* z, Py_ssize_t D, const double* centers_t, Py_ssize_t K,
-                                              double* d2) noexcept nogil
+                                              double* d2, const char* ahead, Py_ssize_t ahead_step) noexcept nogil
     void _pots_range "fastem_pots_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
-                                         const double* candidates_t, Py_ssize_t L, Py_ssize_t start, Py_ssize_t stop,
+                                         const double* candidates_t, const double* doubled, Py_ssize_t L,
+                                         Py_ssize_t start, Py_ssize_t stop,
                                          const double* closest, const double* w, double* out, Py_ssize_t N,
                                          double* pots, double* z) noexcept nogil
     void _assign_range "fastem_assign_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
@@ -455,18 +601,16 @@ cdef inline Py_ssize_t _is_open(int old, double upper, double lower, const doubl
     return (old < 0) | (not (upper + drift[k] + margin < bound))
 
 
-cdef inline Py_ssize_t _pick_open(const floating* X, Py_ssize_t D, const int* labels, const double* upper,
+cdef inline Py_ssize_t _pick_open(const int* labels, const double* upper,
                                   const double* lower, const double* half_gap, const double* drift,
                                   double max_drift, double margin, Py_ssize_t c0, Py_ssize_t c1,
                                   Py_ssize_t* open_rows) noexcept nogil:
     """The rows of [c0, c1) whose bounds do not settle them into open_rows (branch-free:
-    a settled row is only read), their x prefetched; returns how many."""
+    a settled row is only read); returns how many."""
     cdef Py_ssize_t i, n_open = 0
     for i in range(c0, c1):
         open_rows[n_open] = i
         n_open = n_open + _is_open(labels[i], upper[i], lower[i], half_gap, drift, max_drift, margin)
-    for i in range(n_open):
-        _prefetch(X + open_rows[i] * D, D * sizeof(floating))
     return n_open
 
 
@@ -645,6 +789,7 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
         raise ValueError("half_gap and drift must have shape (n_centers,)")
     cdef Py_ssize_t slot, g, i, j, r, start, stop, c1, n_chunks, n_open, n_next, n_queued
     cdef Py_ssize_t* cur
+    cdef Py_ssize_t* nxt
     cdef double* work
     cdef double* sums
     cdef long long* counts
@@ -673,19 +818,25 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                 memset(counts, 0, (K + 1) * sizeof(long long))
                 n_queued = 0
                 n_chunks = (stop - start + CHUNK - 1) // CHUNK
-                n_next = _pick_open(&X[0, 0], D, &labels[0], &upper[0], &lower[0], &half_gap[0], &drift[0],
+                n_next = _pick_open(&labels[0], &upper[0], &lower[0], &half_gap[0], &drift[0],
                                     max_drift, margin, start, min(start + CHUNK, stop), open_rows)
                 for g in range(n_chunks):
                     c1 = min(start + (g + 1) * CHUNK, stop)
                     # this chunk's open rows were picked (and their x prefetched) while the
                     # previous chunk was scanned; pick the next chunk's now
                     cur = open_rows + (g % 2) * CHUNK
+                    nxt = open_rows + ((g + 1) % 2) * CHUNK
                     n_open = n_next
+                    n_next = 0
                     if g + 1 < n_chunks:
-                        n_next = _pick_open(&X[0, 0], D, &labels[0], &upper[0], &lower[0], &half_gap[0],
-                                            &drift[0], max_drift, margin, c1, min(c1 + CHUNK, stop),
-                                            open_rows + ((g + 1) % 2) * CHUNK)
+                        n_next = _pick_open(&labels[0], &upper[0], &lower[0], &half_gap[0],
+                                            &drift[0], max_drift, margin, c1, min(c1 + CHUNK, stop), nxt)
                     for j in range(n_open + 1):
+                        # the next chunk's open rows are prefetched a few at a time, spread
+                        # over this chunk's: all at once, they filled the line-fill buffers
+                        # and stalled the scan
+                        for r in range(j * n_next // (n_open + 1), (j + 1) * n_next // (n_open + 1)):
+                            _prefetch(&X[nxt[r], 0], D * sizeof(floating))
                         if j < n_open:
                             i = cur[j]
                             _centre_row(&X[i, 0], &x_mean[0], D, work + n_queued * D)
@@ -693,7 +844,7 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                             n_queued = n_queued + 1
                         # scan a full queue, and what is left at the end of the slot
                         if n_queued == ROWS or (j == n_open and c1 == stop and n_queued > 0):
-                            _sq_distances(work, D, p.centers_t, K, work + ROWS * D)
+                            _sq_distances(work, D, p.centers_t, K, work + ROWS * D, NULL, 0)
                             _settle(&p, work, work + ROWS * D, queue, n_queued, &labels[0], &upper[0], &lower[0],
                                     &drift[0], max_drift, sums, counts, sums + K, counts + K)
                             n_queued = 0
@@ -724,6 +875,16 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
         raise ValueError("new_closest must have shape (n_candidates, n_samples)")
     cdef double* out = NULL if new_closest is None else &new_closest[0, 0]
     cdef floating* xm_rep = _tiled_mean(x_mean)
+    cdef double* doubled = NULL  # the candidates doubled, for the AVX-512 pair tiles (L == 4)
+    cdef Py_ssize_t d, c
+    if PAIRS4 and L == 4:
+        doubled = <double*> malloc(8 * D * sizeof(double))
+        if doubled == NULL:
+            free(xm_rep)
+            raise MemoryError("fastem: could not allocate k-means scratch")
+        for d in range(D):
+            for c in range(8):
+                doubled[8 * d + c] = candidates_t[d, c // 2]
     cdef double* work
     cdef double* sums
     cdef int failed = 0
@@ -738,12 +899,13 @@ def plusplus_pots(const floating[:, ::1] X, const floating[::1] x_mean, const do
                 start = _slot_start(&p, slot)
                 stop = _slot_start(&p, slot + 1)
                 memset(sums, 0, L * sizeof(double))
-                _pots_range(&X[0, 0], xm_rep, sizeof(floating) == 4, D, p.centers_t, L, start, stop, &closest_sq[0],
-                            p.sample_weight, out, N, sums, work)
+                _pots_range(&X[0, 0], xm_rep, sizeof(floating) == 4, D, p.centers_t, doubled, L, start, stop,
+                            &closest_sq[0], p.sample_weight, out, N, sums, work)
                 memcpy(&pots[slot, 0], sums, L * sizeof(double))
         free(work)
         free(sums)
     free(xm_rep)
+    free(doubled)
     if failed:
         raise MemoryError("fastem: could not allocate k-means scratch")
 
