@@ -176,6 +176,26 @@ def test_a_near_tie_is_never_decided_by_the_bounds(backend):
         assert labels[0] == 0
 
 
+@pytest.mark.parametrize("n_centers", [5, 13, 21])
+def test_equal_centres_go_to_the_first(backend, n_centers):
+    # centre 2 repeated further on (in another 8-centre step where there are several):
+    # every label is the first of the equal ones, and the runner-up is the copy
+    X, x_mean, centers, _ = _problem(5 * BLOCK + 3, np.float64, False, n_centers, 17)
+    copies = [k for k in (4, 11, 19) if k < n_centers]
+    centers[copies] = centers[2]
+    X[::3] = x_mean + centers[2] + np.random.default_rng(2).normal(size=(X[::3].shape[0], 17)) * 0.01
+    labels, _ = kernels.kmeans_assign(X, centers, x_mean=x_mean, backend=backend, block_size=BLOCK)
+    expected, _ = kernels.kmeans_assign(X, centers, x_mean=x_mean, backend="numpy")
+    np.testing.assert_array_equal(labels, expected)
+    assert (labels[::3] == 2).all() and not np.isin(labels, copies).any()
+    n = X.shape[0]
+    bounded, upper, lower = np.full(n, -1, np.int32), np.zeros(n), np.zeros(n)
+    kernels.kmeans_bounded_assign(X, centers, bounded, upper, lower, _half_gaps(centers), np.zeros(n_centers), 0.0,
+                                  1e-9, x_mean=x_mean, backend=backend, block_size=BLOCK)
+    np.testing.assert_array_equal(bounded, expected)
+    np.testing.assert_array_equal(lower[bounded == 2], upper[bounded == 2])
+
+
 DATASETS = {
     "iris": lambda: datasets.load_iris().data,
     "wine": lambda: datasets.load_wine().data,
