@@ -862,11 +862,15 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
                         n_next = _pick_open(&labels[0], &upper[0], &lower[0], &half_gap[0],
                                             &drift[0], max_drift, margin, c1, min(c1 + CHUNK, stop), nxt)
                     for j in range(n_open + 1):
-                        # the next chunk's open rows are prefetched a few at a time, spread
-                        # over this chunk's: all at once, they filled the line-fill buffers
-                        # and stalled the scan
-                        for r in range(j * n_next // (n_open + 1), (j + 1) * n_next // (n_open + 1)):
-                            _prefetch(&X[nxt[r], 0], D * sizeof(floating))
+                        # the next chunk's open rows are prefetched one per row of this
+                        # chunk (the rest at its end): all at once, they filled the line-fill
+                        # buffers and stalled the scan
+                        if j < n_open:
+                            if j < n_next:
+                                _prefetch(&X[nxt[j], 0], D * sizeof(floating))
+                        else:
+                            for r in range(n_open, n_next):
+                                _prefetch(&X[nxt[r], 0], D * sizeof(floating))
                         if j < n_open:
                             i = cur[j]
                             _centre_row(&X[i, 0], &x_mean[0], D, work + n_queued * D)
