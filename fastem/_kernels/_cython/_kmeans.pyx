@@ -102,6 +102,35 @@ cdef extern from *:
     #define FASTEM_VMADD8(a, b, c) ((fastem_v8d) _mm512_fmadd_pd((__m512d) (a), (__m512d) (b), (__m512d) (c)))
     #define FASTEM_SQ_ACC8(acc, zd, c) do { const fastem_v8d t_ = (zd) - (c); (acc) = FASTEM_VMADD8(t_, t_, (acc)); } while (0)
     #endif
+    /* The tiles of fastem_sq_distances4: 2 W (TILE2) or W (TILE1) centres over its 4 rows,
+       in W-double vectors VT (LOAD, STORE, ACC: that width's load, store and FASTEM_SQ_ACC) */
+    #define FASTEM_DIST_TILE2(VT, W, LOAD, STORE, ACC) \
+        for (; k0 + 2 * (W) <= K; k0 += 2 * (W)) { \
+            VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0}; \
+            const double* row = ct + k0; \
+            for (d = 0; d < D; d++, row += K) { \
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step); \
+                const VT lo = LOAD(row), hi = LOAD(row + (W)); \
+                ACC(a0, z0[d], lo); ACC(b0, z0[d], hi); ACC(a1, z1[d], lo); ACC(b1, z1[d], hi); \
+                ACC(a2, z2[d], lo); ACC(b2, z2[d], hi); ACC(a3, z3[d], lo); ACC(b3, z3[d], hi); \
+            } \
+            ahead = NULL; \
+            STORE(d2 + k0, a0); STORE(d2 + k0 + (W), b0); STORE(d2 + K + k0, a1); STORE(d2 + K + k0 + (W), b1); \
+            STORE(d2 + 2 * K + k0, a2); STORE(d2 + 2 * K + k0 + (W), b2); \
+            STORE(d2 + 3 * K + k0, a3); STORE(d2 + 3 * K + k0 + (W), b3); \
+        }
+    #define FASTEM_DIST_TILE1(VT, W, LOAD, STORE, ACC) \
+        for (; k0 + (W) <= K; k0 += (W)) { \
+            VT a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}; \
+            const double* row = ct + k0; \
+            for (d = 0; d < D; d++, row += K) { \
+                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step); \
+                const VT c = LOAD(row); \
+                ACC(a0, z0[d], c); ACC(a1, z1[d], c); ACC(a2, z2[d], c); ACC(a3, z3[d], c); \
+            } \
+            ahead = NULL; \
+            STORE(d2 + k0, a0); STORE(d2 + K + k0, a1); STORE(d2 + 2 * K + k0, a2); STORE(d2 + 3 * K + k0, a3); \
+        }
     /* ahead: NULL, or bytes to prefetch at ahead + d * ahead_step while the first tile runs
        over d (one line per d, spread over the compute: the same lines asked for at once
        filled the line-fill buffers and stalled the pass) */
@@ -110,68 +139,13 @@ cdef extern from *:
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
         Py_ssize_t k0 = 0, k, d;
     #if FASTEM_TILES8
-        for (; k0 + 16 <= K; k0 += 16) {
-            fastem_v8d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-            const double* row = ct + k0;
-            for (d = 0; d < D; d++, row += K) {
-                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
-                const fastem_v8d lo = fastem_load8(row), hi = fastem_load8(row + 8);
-                FASTEM_SQ_ACC8(a0, z0[d], lo); FASTEM_SQ_ACC8(b0, z0[d], hi);
-                FASTEM_SQ_ACC8(a1, z1[d], lo); FASTEM_SQ_ACC8(b1, z1[d], hi);
-                FASTEM_SQ_ACC8(a2, z2[d], lo); FASTEM_SQ_ACC8(b2, z2[d], hi);
-                FASTEM_SQ_ACC8(a3, z3[d], lo); FASTEM_SQ_ACC8(b3, z3[d], hi);
-            }
-            ahead = NULL;
-            fastem_store8(d2 + k0, a0); fastem_store8(d2 + k0 + 8, b0);
-            fastem_store8(d2 + K + k0, a1); fastem_store8(d2 + K + k0 + 8, b1);
-            fastem_store8(d2 + 2 * K + k0, a2); fastem_store8(d2 + 2 * K + k0 + 8, b2);
-            fastem_store8(d2 + 3 * K + k0, a3); fastem_store8(d2 + 3 * K + k0 + 8, b3);
-        }
-        for (; k0 + 8 <= K; k0 += 8) {  /* 4 chains, each FMA after its subtraction: still 2 a cycle */
-            fastem_v8d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            const double* row = ct + k0;
-            for (d = 0; d < D; d++, row += K) {
-                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
-                const fastem_v8d c = fastem_load8(row);
-                FASTEM_SQ_ACC8(a0, z0[d], c); FASTEM_SQ_ACC8(a1, z1[d], c);
-                FASTEM_SQ_ACC8(a2, z2[d], c); FASTEM_SQ_ACC8(a3, z3[d], c);
-            }
-            ahead = NULL;
-            fastem_store8(d2 + k0, a0); fastem_store8(d2 + K + k0, a1);
-            fastem_store8(d2 + 2 * K + k0, a2); fastem_store8(d2 + 3 * K + k0, a3);
-        }
+        FASTEM_DIST_TILE2(fastem_v8d, 8, fastem_load8, fastem_store8, FASTEM_SQ_ACC8);
+        /* 8 centres: 4 chains, each FMA after its subtraction, still 2 a cycle */
+        FASTEM_DIST_TILE1(fastem_v8d, 8, fastem_load8, fastem_store8, FASTEM_SQ_ACC8);
     #endif
     #if FASTEM_VECTORS
-        for (; k0 + 8 <= K; k0 += 8) {
-            fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-            const double* row = ct + k0;
-            for (d = 0; d < D; d++, row += K) {
-                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
-                const fastem_v4d lo = fastem_load4(row), hi = fastem_load4(row + 4);
-                FASTEM_SQ_ACC(a0, z0[d], lo); FASTEM_SQ_ACC(b0, z0[d], hi);
-                FASTEM_SQ_ACC(a1, z1[d], lo); FASTEM_SQ_ACC(b1, z1[d], hi);
-                FASTEM_SQ_ACC(a2, z2[d], lo); FASTEM_SQ_ACC(b2, z2[d], hi);
-                FASTEM_SQ_ACC(a3, z3[d], lo); FASTEM_SQ_ACC(b3, z3[d], hi);
-            }
-            ahead = NULL;
-            fastem_store4(d2 + k0, a0); fastem_store4(d2 + k0 + 4, b0);
-            fastem_store4(d2 + K + k0, a1); fastem_store4(d2 + K + k0 + 4, b1);
-            fastem_store4(d2 + 2 * K + k0, a2); fastem_store4(d2 + 2 * K + k0 + 4, b2);
-            fastem_store4(d2 + 3 * K + k0, a3); fastem_store4(d2 + 3 * K + k0 + 4, b3);
-        }
-        for (; k0 + 4 <= K; k0 += 4) {
-            fastem_v4d a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-            const double* row = ct + k0;
-            for (d = 0; d < D; d++, row += K) {
-                if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
-                const fastem_v4d c = fastem_load4(row);
-                FASTEM_SQ_ACC(a0, z0[d], c); FASTEM_SQ_ACC(a1, z1[d], c);
-                FASTEM_SQ_ACC(a2, z2[d], c); FASTEM_SQ_ACC(a3, z3[d], c);
-            }
-            ahead = NULL;
-            fastem_store4(d2 + k0, a0); fastem_store4(d2 + K + k0, a1);
-            fastem_store4(d2 + 2 * K + k0, a2); fastem_store4(d2 + 3 * K + k0, a3);
-        }
+        FASTEM_DIST_TILE2(fastem_v4d, 4, fastem_load4, fastem_store4, FASTEM_SQ_ACC);
+        FASTEM_DIST_TILE1(fastem_v4d, 4, fastem_load4, fastem_store4, FASTEM_SQ_ACC);
     #endif
         for (k = k0; k < K; k++) {
             double t0 = 0.0, t1 = 0.0, t2 = 0.0, t3 = 0.0;
