@@ -107,6 +107,9 @@ def _half_gaps(centers: np.ndarray) -> np.ndarray:
 
 
 def _finite_max(a: np.ndarray) -> float:
+    largest = float(a.max())
+    if np.isfinite(largest):  # the usual case: no masked copy of the N values
+        return largest
     finite = a[np.isfinite(a)]
     return float(finite.max()) if finite.size else 0.0
 
