@@ -1,12 +1,13 @@
 """Bad input to the public kernels gives a ValueError naming the problem; accepted
 variants (lower-triangular factors, integer or float32 X) behave as documented."""
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
 
 from _data import RTOL, assert_close, call_kernel, make_problem
-from fastem import kernels
+from fastem import _validation, kernels
 from fastem.data import ArraySource
 
 ALL = ("gaussian_log_prob", "e_step", "suff_stats", "em_stats")
@@ -123,3 +124,18 @@ def test_finite_X_whose_sum_overflows_is_accepted(dtype):
     assert ArraySource(X).X is X
     with pytest.raises(ValueError, match=r"X contains NaN or infinity.*\(7, 1\)"):
         ArraySource(_set(X, (7, 1), np.nan))
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("bad", [None, np.nan, np.inf, -np.inf])
+def test_is_finite_in_row_slices(monkeypatch, n_threads, bad):
+    # the threaded sum (made to run here on 1 MB) decides as the elementwise test; a
+    # finite sum that overflows is still finite, with no warning from any thread
+    monkeypatch.setattr(_validation, "PARALLEL_SUM_BYTES", 2**20)
+    X = np.random.default_rng(0).normal(size=(20001, 8))
+    if bad is not None:
+        X[17777, 5] = bad
+    assert _validation.is_finite(X, n_threads) == bool(np.isfinite(X).all())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _validation.is_finite(np.full((20001, 8), 1e308), n_threads)

@@ -79,7 +79,7 @@ def validate_training_data(estimator, X) -> np.ndarray:
     ``n_features_in_`` set (and a stale ``feature_names_in_`` removed) as scikit-learn
     does; anything else, invalid input included, goes through scikit-learn."""
     if (type(X) is np.ndarray and X.dtype in (np.float64, np.float32) and X.ndim == 2
-            and X.shape[0] >= 2 and X.shape[1] >= 1 and is_finite(X)):
+            and X.shape[0] >= 2 and X.shape[1] >= 1 and is_finite(X, getattr(estimator, "n_jobs", None))):
         estimator.n_features_in_ = X.shape[1]
         if hasattr(estimator, "feature_names_in_"):
             del estimator.feature_names_in_
