@@ -775,9 +775,10 @@ def bounded_assign(const floating[:, ::1] X, const floating[::1] x_mean, const d
     lower (N,) in/out; zero-filled per-slot buffers receive the changes of the
     statistics.
 
-    Rows go CHUNK at a time: the bounds alone pick a chunk's open rows and prefetch their
-    x while the chunk before is scanned (picked and prefetched in the same chunk, the
-    lines had not arrived when its scan began), then the open rows are centred and
+    Rows go CHUNK at a time: the bounds alone pick a chunk's open rows, whose x is
+    prefetched while the chunk before is scanned, one row per scanned row (picked and
+    prefetched in the same chunk, the lines had not arrived when its scan began; all at
+    once, they filled the line-fill buffers), then the open rows are centred and
     queued, ROWS at a time, for the scan of all K centres. An open row is scanned at once,
     not first tightened to its own centre (Hamerly's second test): that refreshes its
     lower bound too, and on overlapping clusters a row settled by the tighter upper bound
