@@ -35,9 +35,10 @@ def is_finite(a: np.ndarray, n_threads: int | None = None) -> bool:
     one is summed on ``n_threads`` threads (None: all usable CPUs)."""
     if a.size <= SMALL_ARRAY_SIZE:
         return bool(np.isfinite(a).all())
-    n_threads = effective_n_threads(n_threads)
+    # the thread count (a CPU-affinity query for None) only for an array that may use it
+    n_threads = effective_n_threads(n_threads) if a.nbytes >= PARALLEL_SUM_BYTES and a.ndim >= 1 else 1
     with np.errstate(over="ignore", invalid="ignore"):
-        if n_threads > 1 and a.ndim >= 1 and a.nbytes >= PARALLEL_SUM_BYTES and a.shape[0] >= n_threads:
+        if n_threads > 1 and a.shape[0] >= n_threads:
             with ThreadPoolExecutor(n_threads) as pool:
                 total = sum(pool.map(_quiet_sum, np.array_split(a, n_threads)))
         else:
