@@ -131,9 +131,7 @@ cdef extern from *:
             ahead = NULL; \
             STORE(d2 + k0, a0); STORE(d2 + K + k0, a1); STORE(d2 + 2 * K + k0, a2); STORE(d2 + 3 * K + k0, a3); \
         }
-    /* ahead: NULL, or bytes to prefetch at ahead + d * ahead_step while the first tile runs
-       over d (one line per d, spread over the compute: the same lines asked for at once
-       filled the line-fill buffers and stalled the pass) */
+    /* ahead: NULL, or the rows the first tile prefetches at ahead + d * ahead_step (fastem_ahead) */
     FASTEM_ALWAYS_INLINE void fastem_sq_distances4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
                                                   double* d2, const char* ahead, Py_ssize_t ahead_step) {
         const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
@@ -190,7 +188,17 @@ cdef extern from *:
         return (fastem_v4d) ((lt & (fastem_v4l) a) | (~lt & (fastem_v4l) cv));
     }
     #endif
+    #define FASTEM_PREFETCH_ROWS 32
     #define FASTEM_ROW(x, f32, i, D) ((const void*) ((const char*) (x) + (i) * (D) * ((f32) ? 4 : 8)))
+    /* The group of nr rows PREFETCH_ROWS ahead of row i0, for a tile to prefetch one
+       line per d while it runs (ahead + d * FASTEM_AHEAD_STEP(nr, f32) covers the group
+       over D steps); NULL where it would pass stop. Asked for at once, a group's lines
+       filled the line-fill buffers and stalled the pass. */
+    #define FASTEM_AHEAD_STEP(nr, f32) ((nr) * ((f32) ? 4 : 8))
+    FASTEM_ALWAYS_INLINE const char* fastem_ahead(const void* x, int f32, Py_ssize_t D, Py_ssize_t i0, Py_ssize_t nr,
+                                                  Py_ssize_t stop) {
+        return i0 + FASTEM_PREFETCH_ROWS + nr <= stop ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL;
+    }
 
     /* z[j] = x[j] - xm_rep[j] in X's dtype, then as a double, for the n values of
        consecutive rows at x */
@@ -218,14 +226,15 @@ cdef extern from *:
        only 4 centres (plusplus_pots' candidates for K <= 20), ROWS rows left the pass
        bound by the FMA latency, and PAIR_ROWS keep twice as many in flight. */
     #define FASTEM_PAIR_ROWS (2 * FASTEM_ROWS)
-    #define FASTEM_PREFETCH_ROWS 32
     #if FASTEM_VECTORS
     FASTEM_ALWAYS_INLINE void fastem_tile4(const double* z, Py_ssize_t D, const double* ct, Py_ssize_t K,
-                                           Py_ssize_t k0, int nr, fastem_v4d* a) {
+                                           Py_ssize_t k0, int nr, fastem_v4d* a, const char* ahead,
+                                           Py_ssize_t ahead_step) {
         fastem_v4d acc[FASTEM_PAIR_ROWS];
         for (int r = 0; r < nr; r++) acc[r] = fastem_splat(0.0);
         const double* row = ct + k0;
         for (Py_ssize_t d = 0; d < D; d++, row += K) {
+            if (ahead != NULL) __builtin_prefetch(ahead + d * ahead_step);
             const fastem_v4d c = fastem_load4(row);
             for (int r = 0; r < nr; r++) FASTEM_SQ_ACC(acc[r], z[r * D + d], c);
         }
@@ -300,7 +309,8 @@ cdef extern from *:
         for (; l0 + 4 <= L; l0 += 4) {
             fastem_v4d a[FASTEM_PAIR_ROWS];
             if (pairs) fastem_tile4_pairs(z, D, cd, nr, a, ahead, ahead_step);
-            else fastem_tile4(z, D, ct, L, l0, nr, a);
+            else fastem_tile4(z, D, ct, L, l0, nr, a, ahead, ahead_step);
+            ahead = NULL;
             fastem_v4d acc = fastem_load4(pots + l0);
             for (r = 0; r < n; r++) {
                 const fastem_v4d m = fastem_vmin(a[r], closest[i0 + r]);
@@ -317,7 +327,8 @@ cdef extern from *:
     #endif
         for (; l0 < L; l0++) {
             double t[FASTEM_PAIR_ROWS], acc = pots[l0];
-            for (r = 0; r < nr; r += FASTEM_ROWS) fastem_column4(z + r * D, D, ct, L, l0, t + r, NULL, 0);
+            for (r = 0; r < nr; r += FASTEM_ROWS) fastem_column4(z + r * D, D, ct, L, l0, t + r, ahead, ahead_step);
+            ahead = NULL;
             for (r = 0; r < n; r++) {
                 const double c = closest[i0 + r];
                 const double m = t[r] < c ? t[r] : c;
@@ -364,17 +375,14 @@ cdef extern from *:
                                                Py_ssize_t N, double* pots, double* z) {
         Py_ssize_t i0 = start;
         for (; i0 + FASTEM_PAIR_ROWS <= stop; i0 += FASTEM_PAIR_ROWS) {
-            const int far = i0 + FASTEM_PREFETCH_ROWS + FASTEM_PAIR_ROWS <= stop;
-            if (far && !pairs)
-                fastem_prefetch(FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D), FASTEM_PAIR_ROWS * D * (f32 ? 4 : 8));
-            const char* ahead = far && pairs ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL;
             if (pairs) fastem_centre_pairs(x, xm_rep, f32, D, i0, FASTEM_PAIR_ROWS, z);
             else {
                 fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
                 fastem_centre_group(x, xm_rep, f32, D, i0 + FASTEM_ROWS, FASTEM_ROWS, z + FASTEM_ROWS * D);
             }
             fastem_pots_group(z, D, ct, cd, pairs, L, i0, FASTEM_PAIR_ROWS, FASTEM_PAIR_ROWS, closest, w, weighted,
-                              out, has_out, N, pots, ahead, FASTEM_PAIR_ROWS * (f32 ? 4 : 8));
+                              out, has_out, N, pots, fastem_ahead(x, f32, D, i0, FASTEM_PAIR_ROWS, stop),
+                              FASTEM_AHEAD_STEP(FASTEM_PAIR_ROWS, f32));
         }
         for (; i0 < stop; i0 += FASTEM_ROWS) {
             const Py_ssize_t n = stop - i0 < FASTEM_ROWS ? stop - i0 : FASTEM_ROWS;
@@ -426,10 +434,9 @@ cdef extern from *:
         double t[FASTEM_ROWS];
         Py_ssize_t i0 = start, r;
         for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
-            const int far = i0 + FASTEM_PREFETCH_ROWS + FASTEM_ROWS <= stop;
             fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
-            fastem_column4(z, D, ct, 1, 0, t, far ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL,
-                           FASTEM_ROWS * (f32 ? 4 : 8));
+            fastem_column4(z, D, ct, 1, 0, t, fastem_ahead(x, f32, D, i0, FASTEM_ROWS, stop),
+                           FASTEM_AHEAD_STEP(FASTEM_ROWS, f32));
             for (r = 0; r < FASTEM_ROWS; r++) {
                 const double c = closest[i0 + r];
                 closest[i0 + r] = t[r] < c ? t[r] : c;
@@ -462,29 +469,30 @@ cdef extern from *:
     FASTEM_ALWAYS_INLINE Py_ssize_t fastem_nearest(const double* restrict d2, Py_ssize_t K, double* second) {
     #if FASTEM_TILES8
         if (K >= 8 && K <= 64) {
+            #define FASTEM_LANES_LEFT(k0) (K - (k0) >= 8 ? (__mmask8) 0xFF : (__mmask8) ((1u << (K - (k0))) - 1))
             const __m512d inf = _mm512_set1_pd(__builtin_inf());
             __m512d m = inf;
             Py_ssize_t k0;
             for (k0 = 0; k0 < K; k0 += 8) {
-                const __mmask8 valid = K - k0 >= 8 ? 0xFF : (__mmask8) ((1u << (K - k0)) - 1);
+                const __mmask8 valid = FASTEM_LANES_LEFT(k0);
                 m = _mm512_min_pd(m, _mm512_mask_loadu_pd(inf, valid, d2 + k0));
             }
             const double m1 = _mm512_reduce_min_pd(m);
             const __m512d m1v = _mm512_set1_pd(m1);
             unsigned long long equal = 0;
             for (k0 = 0; k0 < K; k0 += 8) {
-                const __mmask8 valid = K - k0 >= 8 ? 0xFF : (__mmask8) ((1u << (K - k0)) - 1);
+                const __mmask8 valid = FASTEM_LANES_LEFT(k0);
                 equal |= (unsigned long long) _mm512_mask_cmp_pd_mask(valid, _mm512_mask_loadu_pd(inf, valid, d2 + k0),
                                                                       m1v, _CMP_EQ_OQ) << k0;
             }
             const Py_ssize_t best = __builtin_ctzll(equal);
             m = inf;
             for (k0 = 0; k0 < K; k0 += 8) {
-                __mmask8 valid = K - k0 >= 8 ? 0xFF : (__mmask8) ((1u << (K - k0)) - 1);
-                valid &= (__mmask8) ~(best >= k0 && best < k0 + 8 ? 1u << (best - k0) : 0u);
+                const __mmask8 valid = FASTEM_LANES_LEFT(k0) & (__mmask8) ~(best >= k0 && best < k0 + 8 ? 1u << (best - k0) : 0u);
                 m = _mm512_min_pd(m, _mm512_mask_loadu_pd(inf, valid, d2 + k0));
             }
             *second = _mm512_reduce_min_pd(m);
+            #undef FASTEM_LANES_LEFT
             return best;
         }
     #endif
@@ -543,10 +551,9 @@ cdef extern from *:
         long long changed = *n_changed;
         Py_ssize_t i0 = start;
         for (; i0 + FASTEM_ROWS <= stop; i0 += FASTEM_ROWS) {
-            const int far = i0 + FASTEM_PREFETCH_ROWS + FASTEM_ROWS <= stop;
             fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
-            fastem_sq_distances4(z, D, ct, K, d2, far ? (const char*) FASTEM_ROW(x, f32, i0 + FASTEM_PREFETCH_ROWS, D) : NULL,
-                                 FASTEM_ROWS * (f32 ? 4 : 8));
+            fastem_sq_distances4(z, D, ct, K, d2, fastem_ahead(x, f32, D, i0, FASTEM_ROWS, stop),
+                                 FASTEM_AHEAD_STEP(FASTEM_ROWS, f32));
             fastem_assign_group(z, D, d2, K, i0, FASTEM_ROWS, w, weighted, labels, nk, members, sum_x, &in, &changed);
         }
         if (i0 < stop) {
