@@ -64,9 +64,13 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
     drift, max_drift = np.zeros(n_clusters), 0.0
     margin = 0.0
     strict = False
+
+    def bounded_assign():  # labels, bounds and the changes of the statistics, for the current centres
+        return module.kmeans_bounded_assign(X, x_mean, sample_weight, centers, _half_gaps(centers), drift,
+                                            max_drift, margin, labels, upper, lower, **options)
+
     for n_iter in range(1, max_iter + 1):
-        delta = module.kmeans_bounded_assign(X, x_mean, sample_weight, centers, _half_gaps(centers), drift,
-                                             max_drift, margin, labels, upper, lower, **options)
+        delta = bounded_assign()
         nk += delta.nk
         members += delta.n_members
         sum_x += delta.sum_x
@@ -91,8 +95,7 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
     elif not strict:
         # the closing E-step alone: the bounds hold for the final centres, so only the
         # rows they leave open are looked at (1e6 x 64, K = 16: 2 ms, not a 65 ms pass)
-        delta = module.kmeans_bounded_assign(X, x_mean, sample_weight, centers, _half_gaps(centers), drift,
-                                             max_drift, margin, labels, upper, lower, **options)
+        delta = bounded_assign()
         nk, sum_x = nk + delta.nk, sum_x + delta.sum_x
     return LloydResult(labels, centers, inertia, n_iter, strict, nk, sum_x)
 
