@@ -8,7 +8,8 @@ import importlib
 import numpy as np
 import pytest
 
-from _data import RTOL, assert_close, assert_stats_close, call_kernel, centred_parameters, make_problem
+from _data import (RTOL, assert_close, assert_stats_close, assert_stats_equal, call_kernel, centred_parameters,
+                   make_problem)
 from fastem import gaussian
 from fastem import reference as ref
 from fastem.gaussian import precisions_cholesky_from_covariances
@@ -61,6 +62,28 @@ def test_every_build_matches_reference_and_is_thread_independent(monkeypatch, is
             np.testing.assert_array_equal(getattr(other, field), getattr(results[0], field))
     assert results[0].loglik == pytest.approx(expected.loglik, rel=1e-12)
     assert results[0].loglik == results[1].loglik == results[2].loglik
+
+
+@pytest.mark.parametrize("isa", sorted(BUILDS))
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("covariance_type", ("full", "diag", "spherical"))
+def test_every_build_float32_blocks_match_reference_and_are_thread_independent(monkeypatch, isa, covariance_type,
+                                                                               weighted):
+    """float32 X within EXPANDED_MAX_KAPPA_FLOAT32: the expanded form's float32 blocks (or,
+    in a build whose register tiles take this F x K, float64 A with float32 log-probs),
+    within float32's tolerance of the reference and bit-identical for any thread count."""
+    monkeypatch.setattr(cython_backend, "_gaussian", BUILDS[isa])
+    monkeypatch.setattr(cython_backend, "EXPANDED_MIN_SAMPLES", {})
+    X, weights, means, prec_chol, sample_weight = _problem(covariance_type, 1000, 1.0)
+    X, sample_weight = X.astype(np.float32), sample_weight if weighted else None
+    assert cython_backend._log_prob_params(means, prec_chol, covariance_type, len(X), dtype=X.dtype)[2] is not None
+    shift = ref.default_shift(weights, means, covariance_type)
+    expected = ref.em_stats(X, weights, means, prec_chol, covariance_type, sample_weight, shift)
+    results = [cython_backend.em_stats(X, weights, means, prec_chol, covariance_type, sample_weight, shift,
+                                       n_threads=n_threads, block_size=64) for n_threads in (1, 2, 16)]
+    assert_stats_close(results[0], expected, RTOL[np.dtype(np.float32)])
+    for other in results[1:]:
+        assert_stats_equal(other, results[0])
 
 
 @pytest.mark.parametrize("isa", sorted(BUILDS))
@@ -138,26 +161,41 @@ def test_both_forms_match_reference(form, function, weighted, covariance_type, d
 def test_form_follows_the_rounding_bound(covariance_type):
     """Expanded for a compact model; direct once a component sits sqrt(EXPANDED_MAX_KAPPA)
     of its own standard deviations from the mean of the means, or (full) for too many
-    features; tied is always direct."""
+    features; tied is always direct. float32 X gets float32 blocks up to
+    EXPANDED_MAX_KAPPA_FLOAT32, float64 ones beyond."""
     problem = make_problem(covariance_type, n_features=4)
     center = problem.means.mean(axis=0)
     args = (problem.precisions_cholesky, )
-    assert cython_backend._uses_expanded_form(covariance_type, problem.means, *args, center)
+
+    def expanded(means, precisions_cholesky, center, shift=None):
+        kappa = cython_backend._expansion_kappa(covariance_type, means, precisions_cholesky, center, shift)
+        return kappa <= cython_backend.EXPANDED_MAX_KAPPA
+
+    assert expanded(problem.means, *args, center)
     sigma = np.sqrt(np.max(np.linalg.eigvalsh(problem.covariances[0]) if covariance_type == "full"
                            else problem.covariances[0]))
     far = problem.means.copy()
     far[0] += 2 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA) * sigma
-    assert not cython_backend._uses_expanded_form(covariance_type, far, *args, far.mean(axis=0))
+    assert not expanded(far, *args, far.mean(axis=0))
     # the shift the moments are taken around counts too
-    assert not cython_backend._uses_expanded_form(covariance_type, problem.means, *args, center, far)
+    assert not expanded(problem.means, *args, center, far)
     tied = make_problem("tied", n_features=4)
-    assert not cython_backend._uses_expanded_form("tied", tied.means, tied.precisions_cholesky, tied.means[0])
+    assert cython_backend._expansion_kappa("tied", tied.means, tied.precisions_cholesky, tied.means[0]) == np.inf
     wide = make_problem("full", n_features=cython_backend.EXPANDED_MAX_FEATURES + 1, n_components=1)
-    assert not cython_backend._uses_expanded_form("full", wide.means, wide.precisions_cholesky, wide.means[0])
+    assert cython_backend._expansion_kappa("full", wide.means, wide.precisions_cholesky, wide.means[0]) == np.inf
     # and a small pass is direct, whatever the bound says
-    for n_samples, expanded in [(cython_backend.EXPANDED_MIN_SAMPLES[covariance_type] - 1, False),
-                                (cython_backend.EXPANDED_MIN_SAMPLES[covariance_type], True)]:
-        assert cython_backend._log_prob_params(problem.means, *args, covariance_type, n_samples)[1] == expanded
+    n_min = cython_backend.EXPANDED_MIN_SAMPLES[covariance_type]
+    for n_samples, form in [(n_min - 1, False), (n_min, True)]:
+        assert cython_backend._log_prob_params(problem.means, *args, covariance_type, n_samples)[1] == form
+    # float32 blocks: only for float32 X, and only within their own bound
+    single = [cython_backend._log_prob_params(means, *args, covariance_type, n_min, dtype=dtype)[2] is not None
+              for means, dtype in [(problem.means, np.float32), (problem.means, np.float64)]]
+    assert single == [True, False]
+    far32 = problem.means.copy()
+    far32[0] += 2 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA_FLOAT32) * sigma
+    params, form, prec_single = cython_backend._log_prob_params(far32, *args, covariance_type, n_min,
+                                                                dtype=np.float32)
+    assert form and prec_single is None
 
 
 @pytest.mark.parametrize("covariance_type", EXPANDABLE)
@@ -184,3 +222,33 @@ def test_covariances_accurate_at_the_rounding_bound(monkeypatch, covariance_type
     resp = np.exp(ref.e_step(X, weights, means, precisions_cholesky, covariance_type)[0])
     _, expected = centred_parameters(X, resp, None, covariance_type)
     assert_close(got, expected, 1e-11 if forced else 1e-13, "covariances")
+
+
+@pytest.mark.parametrize("blocks", ["fewest", "many"])
+@pytest.mark.parametrize("covariance_type", EXPANDABLE)
+@pytest.mark.parametrize("inside", [True, False])
+def test_float32_covariances_accurate_at_the_float32_bound(covariance_type, inside, blocks):
+    """float32 X, two components sqrt(EXPANDED_MAX_KAPPA_FLOAT32) of their standard
+    deviations from their common centre, over the fewest rows the expanded form takes
+    (the blocks' roundings average out over many): just inside, the float32 blocks keep
+    the covariances to float32's tolerance of the float64 computation on the same data
+    (their error grows like eps32 * kappa); just beyond, float64 blocks keep them to 1e-9."""
+    n_samples = cython_backend.EXPANDED_MIN_SAMPLES[covariance_type] if blocks == "fewest" else 20000
+    rng = np.random.default_rng(1)
+    distance = (0.99 if inside else 1.01) * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA_FLOAT32)
+    means = np.array([[distance, 0.0, 0.0], [-distance, 0.0, 0.0]]) + 10.0
+    labels = rng.integers(2, size=n_samples)
+    X = (means[labels] + rng.standard_normal((n_samples, 3))).astype(np.float32)
+    covariances = {"full": np.stack([np.eye(3)] * 2), "diag": np.ones((2, 3)), "spherical": np.ones(2)}[
+        covariance_type]
+    precisions_cholesky = precisions_cholesky_from_covariances(covariances, covariance_type)
+    weights = np.array([0.5, 0.5])
+    params = cython_backend._log_prob_params(means, precisions_cholesky, covariance_type, n_samples, shift=means,
+                                             dtype=X.dtype)
+    assert params[1] and (params[2] is not None) == inside, "the bound chose another form"
+    stats = cython_backend.em_stats(X, weights, means, precisions_cholesky, covariance_type, None, means,
+                                    n_threads=2, block_size=256)
+    _, _, got = gaussian.m_step(stats, reg_covar=0.0)
+    resp = np.exp(ref.e_step(X, weights, means, precisions_cholesky, covariance_type)[0])
+    _, expected = centred_parameters(X, resp, None, covariance_type)
+    assert_close(got, expected, RTOL[np.dtype(np.float32)] if inside else 1e-9, "covariances")

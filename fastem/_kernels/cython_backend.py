@@ -53,6 +53,15 @@ def _threads_for(n_threads: int, n_tasks: int) -> int:
 #: are taken around (measured: 1.1e-12 at kappa = 1e4). Beyond this bound the direct
 #: form runs (per-component centring: exact to ~1e-15 however far apart the components).
 EXPANDED_MAX_KAPPA = 1e4
+#: float32 X: the expanded form's blocks (A, both products, the responsibilities) run in
+#: float32, summed in float64, up to this kappa; float64 blocks beyond. The covariances'
+#: relative error grows like eps32 * kappa, less as the blocks' roundings average out:
+#: measured at most 2.3e-8 kappa (full, the fewest rows the expanded form takes: two
+#: blocks of 256; 1.1e-8 kappa over 80 blocks, 4e-9 kappa over 4000), so at most about
+#: 5e-6 here, within float32's tolerance (1e-5) of the float64 result on the same data;
+#: nk and loglik err far less (test_float32_covariances_accurate_at_the_float32_bound).
+#: float64 blocks: 1e-10 and better.
+EXPANDED_MAX_KAPPA_FLOAT32 = 200.0
 #: Full covariances: the expanded A holds D (D + 3) / 2 floats per row (2144 at D = 64).
 EXPANDED_MAX_FEATURES = 64
 #: Below this many rows the direct form runs: the expanded form's set-up (its rounding
@@ -74,13 +83,14 @@ def _kappa(centres: np.ndarray, precisions_cholesky: np.ndarray, covariance_type
     return float(np.max(np.einsum("ke,ke->k", whitened, whitened)))
 
 
-def _uses_expanded_form(covariance_type: str, means, precisions_cholesky, center, shift=None) -> bool:
-    """Whether the expanded form's rounding bound holds (EXPANDED_MAX_KAPPA); tied: never."""
+def _expansion_kappa(covariance_type: str, means, precisions_cholesky, center, shift=None) -> float:
+    """The expanded form's kappa over the means and ``shift``; inf where it has no
+    expanded form (tied, or full beyond EXPANDED_MAX_FEATURES)."""
     if covariance_type == "tied" or (covariance_type == "full" and means.shape[1] > EXPANDED_MAX_FEATURES):
-        return False
+        return np.inf
     centres = means if shift is None else np.concatenate([means, shift])
     factors = precisions_cholesky if shift is None else np.concatenate([precisions_cholesky] * 2)
-    return _kappa(centres, factors, covariance_type, center) <= EXPANDED_MAX_KAPPA
+    return _kappa(centres, factors, covariance_type, center)
 
 
 def _precision_forms(precisions_cholesky, covariance_type: str, n_components: int, n_features: int):
@@ -97,8 +107,9 @@ def _precision_forms(precisions_cholesky, covariance_type: str, n_components: in
     return -0.5 * precisions, lambda delta: delta * precisions
 
 
-def _log_prob_params(means, precisions_cholesky, covariance_type, n_samples: int, log_weights=None, shift=None):
-    """((means, flat precisions, center, cst), expanded) as the kernels take them.
+def _log_prob_params(means, precisions_cholesky, covariance_type, n_samples: int, log_weights=None, shift=None,
+                     dtype=np.float64):
+    """((means, flat precisions, center, cst), expanded, prec_single) as the kernels take them.
 
     ``cst[k] = log_weights[k] + log det P_k - D/2 log(2 pi)``; ``center`` is the mean of
     the means, on which the kernels centre the data. Direct form, full/tied: the kernel
@@ -109,20 +120,27 @@ def _log_prob_params(means, precisions_cholesky, covariance_type, n_samples: int
     and the constant term of the expanded square added to ``cst``. Rounding grows with a
     component's distance from the center in units of its standard deviation, as in
     scikit-learn's expansions but from the centre of the model rather than from the origin.
+    ``prec_single``: W as float32 where X's ``dtype`` is float32 and kappa allows float32
+    blocks (EXPANDED_MAX_KAPPA_FLOAT32); None otherwise.
     """
     n_components, n_features = means.shape
     cst = log_det_cholesky(precisions_cholesky, covariance_type, n_components, n_features) - 0.5 * n_features * LOG_2PI
     if log_weights is not None:
         cst = cst + log_weights
     center = means.sum(axis=0) / n_components  # means.mean, without its Python wrapper's cost
-    expanded = (n_samples >= EXPANDED_MIN_SAMPLES.get(covariance_type, 0)
-                and _uses_expanded_form(covariance_type, means, precisions_cholesky, center, shift))
+    kappa = np.inf
+    if n_samples >= EXPANDED_MIN_SAMPLES.get(covariance_type, 0):
+        kappa = _expansion_kappa(covariance_type, means, precisions_cholesky, center, shift)
+    expanded = kappa <= EXPANDED_MAX_KAPPA
+    prec_single = None
     if expanded:
         coef, apply_precision = _precision_forms(precisions_cholesky, covariance_type, n_components, n_features)
         delta = means - center
         linear = apply_precision(delta)
         cst = cst - 0.5 * np.einsum("kd,kd->k", delta, linear)
         prec = np.concatenate([coef, linear], axis=1).T
+        if dtype == np.float32 and kappa <= EXPANDED_MAX_KAPPA_FLOAT32:
+            prec_single = np.ascontiguousarray(prec, dtype=np.float32).ravel()
     elif covariance_type == "diag":
         prec = precisions_cholesky
     elif covariance_type == "spherical":
@@ -133,7 +151,7 @@ def _log_prob_params(means, precisions_cholesky, covariance_type, n_samples: int
         prec = np.swapaxes(precisions_cholesky, -1, -2)
     params = (np.ascontiguousarray(means, dtype=np.float64), np.ascontiguousarray(prec).ravel(),
               np.ascontiguousarray(center, dtype=np.float64), np.ascontiguousarray(cst, dtype=np.float64))
-    return params, expanded
+    return params, expanded, prec_single
 
 
 def _blas_pin(covariance_type: str, expanded: bool, n_features: int):
@@ -165,7 +183,7 @@ def gaussian_log_prob(X, means, precisions_cholesky, covariance_type: str, *, n_
                       block_size: int) -> np.ndarray:
     """(N, K) float64 ``log N(x_i | mean_k, precision_k)``."""
     out = np.empty((X.shape[0], means.shape[0]))
-    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0])
+    params, expanded, _ = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0])
     with _blas_pin(covariance_type, expanded, means.shape[1]):
         _gaussian.gaussian_log_prob(X, *params, covariance_type, expanded, out,
                                     _threads_for(n_threads, -(-X.shape[0] // block_size)), block_size)
@@ -186,7 +204,8 @@ def _sum_slots(buffer: np.ndarray) -> np.ndarray:
     return buffer[0] if len(buffer) == 1 else buffer.sum(axis=0)
 
 
-def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size) -> SuffStats:
+def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size,
+           prec_single=None) -> SuffStats:
     """Expanded form: the kernel's moments are the quadratic features around ``params``'
     center, turned into ``sum_xx`` and recentred on ``shift`` here."""
     n_samples, n_features = X.shape
@@ -201,7 +220,7 @@ def _stats(X, resp, params, covariance_type, expanded, sample_weight, shift, n_t
     shift = np.array(shift, dtype=np.float64)
     with _blas_pin(covariance_type, expanded, n_features):
         _gaussian.stats(X, resp, *params, covariance_type, expanded, sample_weight, shift.ravel(), nk, sum_x,
-                        sum_xx, loglik, _threads_for(n_threads, n_slots), block_size)
+                        sum_xx, loglik, _threads_for(n_threads, n_slots), block_size, prec_single)
     nk, sum_x, sum_xx, loglik = _sum_slots(nk), _sum_slots(sum_x).reshape(n_components, n_features), \
         _sum_slots(sum_xx), float(_sum_slots(loglik))
     n = float(n_samples) if sample_weight is None else float(sample_weight.sum())
@@ -278,6 +297,8 @@ def em_stats(X, weights, means, precisions_cholesky, covariance_type: str, sampl
     with np.errstate(divide="ignore"):  # weight 0: log weight -inf, responsibility 0
         log_weights = np.log(weights)
     shift = np.asarray(shift, dtype=np.float64)
-    params, expanded = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0], log_weights,
-                                        None if covariance_type == "tied" else shift)
-    return _stats(X, None, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size)
+    params, expanded, prec_single = _log_prob_params(means, precisions_cholesky, covariance_type, X.shape[0],
+                                                     log_weights, None if covariance_type == "tied" else shift,
+                                                     X.dtype)
+    return _stats(X, None, params, covariance_type, expanded, sample_weight, shift, n_threads, block_size,
+                  prec_single)

@@ -2,8 +2,9 @@
 """Gaussian mixture kernels: Cython + OpenMP, BLAS from scipy (nogil).
 
 One source for float32 and float64 ``X`` (fused type); parameters and accumulators
-are float64 (for float32 ``X`` the responsibilities' exps are float32). Rows are cut
-into blocks of ``block_size``, and each block takes one of two forms:
+are float64 (for float32 ``X`` the responsibilities' exps are float32, and the expanded
+form's whole block within its float32 rounding bound: see Model.single_blocks). Rows
+are cut into blocks of ``block_size``, and each block takes one of two forms:
 
 - expanded (diag, spherical, and full when cython_backend allows it): the block becomes
   the row-major (rows x F) matrix ``A = [q(x - c0), x - c0]``, with q the quadratic
@@ -31,7 +32,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.math cimport INFINITY, exp, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
-from scipy.linalg.cython_blas cimport dgemm
+from scipy.linalg.cython_blas cimport dgemm, sgemm
 from scipy.linalg.cython_lapack cimport dpotrf, dtrtrs
 
 cdef extern from *:
@@ -75,6 +76,13 @@ cdef extern from *:
     void _small_log_prob_single "fastem_expanded_log_prob_single"(
         const double* A, Py_ssize_t n, Py_ssize_t F, const double* W, Py_ssize_t K, const double* cst, float* lp,
         Py_ssize_t ld) noexcept nogil
+
+
+ctypedef fused block_float:
+    # the expanded form's block A and its products: float64, or float32 for float32 X
+    # within its rounding bound (see Model.single_blocks)
+    float
+    double
 
 
 # covariance type codes (the Python entry points take the names)
@@ -193,6 +201,8 @@ cdef struct Model:
     const double* prec       # full (K, D, D), tied (D, D); expanded: W (n_quad + D, K), see _log_prob_block
     const double* center     # (D,) the data's centring c0 (all types)
     const double* cst        # (K,) log weight + log det - D/2 log(2 pi) (expanded: + W's constant)
+    const float* prec_single # expanded, float32 X: W as float32, or NULL
+    bint single_blocks       # A, its log-probs, responsibilities and moments' products in float32 (see stats)
     # statistics
     const double* shift      # (K, D); tied (D,); unused by diag/spherical (moments around center)
     const double* sample_weight  # (N,) or NULL
@@ -212,6 +222,7 @@ cdef struct Scratch:
     double* sq       # (ld,)
     double* mom      # the slot's moments: expanded (K, F) [quadratic, linear] around center;
                      # full (K, D + 1, D) [sum_xx_k, sum_x_k] around shift_k (see _mom_size)
+    float* mom_single  # single_blocks: (K, F) one block's moments, added to mom
     int* idx         # (ld,)
 
 
@@ -228,9 +239,10 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     cdef Py_ssize_t GD = 0 if _is_expanded(m) else _group_size(m) * D  # rows of y
     cdef Py_ssize_t W = _n_expanded(m) if _is_expanded(m) else D + 1  # columns of work
     cdef Py_ssize_t L = (K + 1) // 2 if _is_expanded(m) else 0  # rows of doubles holding lp_single
-    cdef size_t n_bytes = ((D + W + GD + K + L + 3) * ld + _mom_size(m)) * sizeof(double)
+    cdef Py_ssize_t M = (K * W + 1) // 2 if _is_expanded(m) else 0  # doubles holding mom_single
+    cdef size_t n_bytes = ((D + W + GD + K + L + 3) * ld + _mom_size(m) + M) * sizeof(double)
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
-    s.lp_single = NULL
+    s.lp_single = s.mom_single = NULL
     s.base = malloc(n_bytes + 3 * 64)
     s.idx = <int*> malloc(ld * sizeof(int))
     if s.base == NULL or s.idx == NULL:
@@ -248,6 +260,7 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     s.sq = s.row_b + ld
     s.lp_single = <float*> (s.sq + ld)
     s.mom = s.sq + (L + 1) * ld
+    s.mom_single = <float*> (s.mom + _mom_size(m))
     return s
 
 
@@ -274,7 +287,7 @@ cdef void _load_block(const floating* X, Py_ssize_t n, Py_ssize_t D, double* xt,
             xt[d * ld + i] = row[d]
 
 
-cdef inline double _sum_squares(const double* z, Py_ssize_t n) noexcept nogil:
+cdef inline double _sum_squares(const block_float* z, Py_ssize_t n) noexcept nogil:
     cdef double total = 0.0
     cdef Py_ssize_t i
     for i in range(n):
@@ -282,20 +295,22 @@ cdef inline double _sum_squares(const double* z, Py_ssize_t n) noexcept nogil:
     return total
 
 
-cdef void _load_expanded(const floating* X, Py_ssize_t n, const Model* m, double* a) noexcept nogil:
+cdef void _load_expanded(const floating* X, Py_ssize_t n, const Model* m, block_float* a) noexcept nogil:
     """a (n, F) row-major = [q(z_i), z_i] with z_i = x_i - center for the n rows of the block;
     the quadratic features q(z) are z**2 (diag), ||z||**2 (spherical), and the lower
-    triangle z_d z_e (e <= d) row by row (full)."""
+    triangle z_d z_e (e <= d) row by row (full). z is formed in float64 and rounded once
+    to a's type, q(z) from the rounded z."""
     cdef Py_ssize_t i, d, e, D = m.n_features, F = _n_expanded(m), Q = m.n_quad
     cdef const floating* row
-    cdef double* q
-    cdef double* z
-    cdef double c
+    cdef block_float* q
+    cdef block_float* z
+    cdef block_float c
+    cdef double centre_d
     if D <= 4:  # short rows: one pass per column (per-row loops this short cost more than their work)
         for d in range(D):
-            c = m.center[d]
+            centre_d = m.center[d]
             for i in range(n):
-                a[i * F + Q + d] = X[i * D + d] - c
+                a[i * F + Q + d] = X[i * D + d] - centre_d
         z = a + Q
         if m.cov == SPHERICAL:
             for i in range(n):
@@ -333,6 +348,53 @@ cdef void _load_expanded(const floating* X, Py_ssize_t n, const Model* m, double
             for e in range(d + 1):
                 q[e] = c * z[e]
             q += d + 1
+
+
+# float32 blocks (Model.single_blocks) keep A column-major, except for diag: the
+# triangle's and the squared norm's short per-row loops ran scalar (1e6 x 16, K = 8, 2
+# threads, AVX-512 Xeon, em_stats row-major -> column-major: spherical 19.0 -> 13.7 ms,
+# full 61 -> 55, 64 x 16 full 2.29 -> 1.51 s), but OpenBLAS's small TN kernel, which the
+# moments A^T R then take, is slow (diag 16 x 8 15.6 -> 19.1 ms, 64 x 16 56 -> 82 ms).
+cdef inline bint _single_columns(const Model* m) noexcept nogil:
+    """Whether the float32 block A is column-major (else row-major, as _load_expanded's)."""
+    return m.cov != DIAG
+
+
+cdef void _load_expanded_columns(const float* X, Py_ssize_t n, const Model* m, float* a, Py_ssize_t ld,
+                                 double* total) noexcept nogil:
+    """The expanded form's block in float32 and column-major: a[f * ld + i] = A[i, f] (see
+    _load_expanded), every feature one vector loop over the block's rows (the row-major
+    triangle's short loops ran scalar). z = x - center is formed in float64 and rounded
+    once; q(z) from the rounded z, ||z||**2 summed in float64 in total (n,)."""
+    cdef Py_ssize_t i, d, e, D = m.n_features, Q = m.n_quad
+    cdef const float* row
+    cdef float* z = a + Q * ld
+    cdef float* q = a
+    cdef float* zd
+    cdef float* ze
+    for i in range(n):  # one sequential read; D write streams (ld is padded against set conflicts)
+        row = X + i * D
+        for d in range(D):
+            z[d * ld + i] = <float> (row[d] - m.center[d])
+    if m.cov == SPHERICAL:
+        for i in range(n):
+            total[i] = 0.0
+        for d in range(D):
+            zd = z + d * ld
+            for i in range(n):
+                total[i] += <double> zd[i] * zd[i]
+        for i in range(n):
+            q[i] = <float> total[i]
+        return
+    for d in range(D):  # diag: column d holds z_d z_d; full: the lower triangle's (d, e) row by row
+        zd = z + d * ld
+        for e in range(d + 1):
+            if m.cov == DIAG and e != d:
+                continue
+            ze = z + e * ld
+            for i in range(n):
+                q[i] = zd[i] * ze[i]
+            q += ld
 
 
 cdef void _centre_columns(const double* xt, Py_ssize_t n, Py_ssize_t D, Py_ssize_t ld, const double* c,
@@ -425,7 +487,11 @@ cdef void _project(const double* work, Py_ssize_t n, Py_ssize_t D, Py_ssize_t ld
 
 cdef void _load(const Model* m, const floating* X, Py_ssize_t n, Scratch* s) noexcept nogil:
     """The block's rows as the log-prob and statistics steps read them (s.xt or s.work)."""
-    if _is_expanded(m):
+    if floating is float and m.single_blocks and _single_columns(m):
+        _load_expanded_columns(X, n, m, <float*> s.work, s.ld, s.row_a)
+    elif floating is float and m.single_blocks:
+        _load_expanded(X, n, m, <float*> s.work)
+    elif _is_expanded(m):
         _load_expanded(X, n, m, s.work)
     else:
         _load_block(X, n, m.n_features, s.xt, s.ld)
@@ -513,17 +579,39 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
             acc[i] = c - 0.5 * acc[i]
 
 
+cdef void _log_prob_block_single(const Model* m, Py_ssize_t n, Scratch* s) noexcept nogil:
+    """s.lp_single (K, ld) = cst + A W in float32 (SGEMM) for the block's float32,
+    column-major A (single_blocks, see _load_expanded_columns; _log_prob_block's expanded form)."""
+    cdef Py_ssize_t K = m.n_components, ld = s.ld, i, k
+    cdef int n_ = <int> n, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m)
+    cdef bint columns = _single_columns(m)
+    cdef int lda = ld_ if columns else F
+    cdef float c, one = 1.0
+    cdef float* acc
+    cdef char trans = b'T', notrans = b'N'
+    cdef char trans_a = notrans if columns else trans
+    for k in range(K):
+        acc = s.lp_single + k * ld
+        c = <float> m.cst[k]
+        for i in range(n):
+            acc[i] = c
+    # column-major lp (n x K, ld) += A (n x F) @ W (K x F column-major)^T
+    sgemm(&trans_a, &trans, &n_, &K_, &F, &one, <float*> s.work, &lda, <float*> m.prec_single, &K_, &one,
+          s.lp_single, &ld_)
+
+
 cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, floating* lp, Py_ssize_t ld,
-                              floating* amax, floating* total, double* resp, double* nk, bint single) noexcept nogil:
+                              floating* amax, floating* total, block_float* resp, double* nk,
+                              bint single) noexcept nogil:
     """resp (K, ld) = w_i r_ik from lp (K, ld), the weighted log-probs (overwritten; resp
     may be lp itself), added to nk; returns sum_i w_i log p(x_i) of the block; amax,
     total (n,) are scratch rows. ``single``: X is float32, and the responsibilities need
     only its precision (exps in float32, relative error ~1e-7); a float32 lp (always
-    single) keeps every pass in float32 but the sums and resp."""
+    single) keeps every pass in float32 but the sums (and resp, when float32 too)."""
     cdef Py_ssize_t K = m.n_components
     cdef Py_ssize_t i, k
     cdef floating* r
-    cdef double* out
+    cdef block_float* out
     cdef const double* w
     cdef floating v, e
     for i in range(n):
@@ -673,9 +761,17 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     cdef double c, dev
     cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, nz_
     cdef double one = 1.0
+    cdef float one_single = 1.0, zero_single = 0.0
     cdef char trans = b'T', notrans = b'N'
-    cdef int D1 = <int> (D + 1), F = <int> _n_expanded(m)
-    if _is_expanded(m) and _small_gemm(m):
+    cdef int D1 = <int> (D + 1), F = <int> _n_expanded(m), lda
+    if m.single_blocks:
+        # the block's moments in float32 (column-major F x K = A^T R), then summed in float64
+        lda = ld_ if _single_columns(m) else F
+        sgemm(&trans if _single_columns(m) else &notrans, &notrans, &F, &K_, &n_, &one_single, <float*> s.work, &lda,
+              s.lp_single, &ld_, &zero_single, s.mom_single, &F)
+        for i in range(K * F):
+            s.mom[i] += s.mom_single[i]
+    elif _is_expanded(m) and _small_gemm(m):
         _small_moments(s.work, n, F, s.lp, ld, K, s.mom)
     elif _is_expanded(m):
         # column-major mom (F x K) += A^T (F x n) @ R (n x K)
@@ -745,7 +841,7 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
 
     float32 X through the register tiles (``single``): the log-probs are stored, and
     the responsibilities computed, in float32 (8-float vectors); the products and sums
-    stay float64."""
+    stay float64. ``m.single_blocks``: the whole block in float32, sums in float64."""
     cdef Py_ssize_t D = m.n_features, K = m.n_components, ld = s.ld, F = _n_expanded(m)
     cdef bint single = floating is float and resp == NULL and _is_expanded(m) and _small_log_prob_gemm(m)
     cdef Py_ssize_t b, row0, n, i, k, d
@@ -759,7 +855,11 @@ cdef void _slot(const Model* m, const floating* X, const double* resp, Py_ssize_
         if b + 1 < block1:
             _prefetch(X + (row0 + n) * D, min(block_size, n_samples - row0 - n) * D * sizeof(floating))
         _load(m, X + row0 * D, n, s)
-        if single:
+        if m.single_blocks:
+            _log_prob_block_single(m, n, s)
+            loglik[0] += _responsibilities(m, row0, n, s.lp_single, ld, <float*> s.row_a, <float*> s.row_b,
+                                           s.lp_single, nk, True)
+        elif single:
             _small_log_prob_single(s.work, n, F, m.prec, K, m.cst, s.lp_single, ld)
             loglik[0] += _responsibilities(m, row0, n, s.lp_single, ld, <float*> s.row_a, <float*> s.row_b, s.lp,
                                            nk, True)
@@ -821,6 +921,8 @@ cdef Model _model(const double[:, ::1] means, const double[::1] prec, const doub
     m.cst = &cst[0]
     m.shift = NULL
     m.sample_weight = NULL
+    m.prec_single = NULL
+    m.single_blocks = False
     return m
 
 
@@ -881,7 +983,7 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
           const double[::1] prec, const double[::1] center, const double[::1] cst, str covariance_type,
           bint expanded, const double[::1] sample_weight, const double[::1] shift,
           double[:, ::1] nk, double[:, ::1] sum_x, double[:, ::1] sum_xx, double[::1] loglik,
-          int n_threads, Py_ssize_t block_size):
+          int n_threads, Py_ssize_t block_size, const float[::1] prec_single=None):
     """Per-slot statistics (zero-filled buffers, one row per slot, summed by the caller).
 
     resp None: fused E-step under (means, prec, center, cst) (em_stats); otherwise the
@@ -889,7 +991,10 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     K and D). sample_weight (N,) or None; shift flattened (K * D,), tied (D,).
     expanded: the expanded form (see _model). Buffers: nk (S, K); sum_x (S, K * D);
     sum_xx (S, size) with size K * n_quad expanded, else K * D * D full, D * D tied (exactly
-    symmetric matrices) and K * D diag/spherical; loglik (S,).
+    symmetric matrices) and K * D diag/spherical; loglik (S,). prec_single (float32 X,
+    expanded, E-step only): W rounded to float32, to run the blocks in float32 where their
+    products are BLAS's (the register tiles, taken for small F x K by the AVX2 and baseline
+    builds, keep a float64 A); None: float64 blocks.
     """
     cdef Model m = _model(means, prec, center, cst, covariance_type, expanded)
     cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
@@ -906,6 +1011,11 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     _check_slot_buffers(n_slots, &m, nk, sum_x, sum_xx, loglik)
     m.shift = &shift[0]
     m.sample_weight = NULL if sample_weight is None else &sample_weight[0]
+    if prec_single is not None:
+        if floating is double or resp is not None or not expanded or prec_single.shape[0] != prec.shape[0]:
+            raise ValueError("prec_single needs float32 X, the expanded form's E-step and W's shape")
+        m.prec_single = &prec_single[0]
+        m.single_blocks = not _small_log_prob_gemm(&m)
     cdef const double* resp_p = NULL if resp is None else &resp[0, 0]
     cdef Py_ssize_t n_blocks = (N + block_size - 1) // block_size
     cdef Py_ssize_t slot
