@@ -76,14 +76,16 @@ def test_kernel_matches_reference(kernel_backend, function, weighted, dtype, cov
 @pytest.mark.parametrize("function", ["em_stats", "suff_stats"])
 @pytest.mark.parametrize("covariance_type, n_features, n_components",
                          [("diag", 7, 13), ("full", 3, 9), ("spherical", 5, 4), ("full", 2, 2),
-                          ("spherical", 2, 3), ("diag", 150, 250)])
+                          ("spherical", 2, 3), ("diag", 150, 250), ("spherical", 300, 250), ("full", 64, 31)])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_expanded_form_paths(function, covariance_type, n_features, n_components, dtype, monkeypatch):
     """The Cython expanded form's products: register tiles of 8 and 4 components and of
     8 and 4 features with their tails (F = 14, K = 13; F = 9, K = 9; F = 6, K = 4;
     F = 5, K = 2), the log-prob tile with BLAS moments below 4 features (spherical D = 2:
-    F = 3), and BLAS beyond 65536 coefficients (diag D = 150, K = 250: F x K = 75000);
-    float32 X's E-step in float32 on the log-prob tile."""
+    F = 3), and BLAS beyond 65536 coefficients (F x K = 75000 diag, 75250 spherical,
+    66464 full), with a row-major (diag) and a column-major block in every build;
+    float32 X's E-step in float32 on the log-prob tile, or its whole block in float32
+    where BLAS takes the products."""
     problem = make_problem(covariance_type, 3 * BLOCK_SIZE + 1, n_features=n_features, n_components=n_components,
                            dtype=dtype)
     backend = "cython"
@@ -91,6 +93,7 @@ def test_expanded_form_paths(function, covariance_type, n_features, n_components
         pytest.skip("the cython backend does not import")
     from fastem._kernels import cython_backend
     monkeypatch.setattr(cython_backend, "EXPANDED_MIN_SAMPLES", {})  # the expanded form at this N too
+    monkeypatch.setattr(cython_backend, "EXPANDED_MAX_KAPPA_FLOAT32", np.inf)  # and float32 blocks
     assert cython_backend._log_prob_params(problem.means, problem.precisions_cholesky, covariance_type,
                                            problem.X.shape[0])[1]
     actual = call_kernel(function, problem, backend=backend, block_size=BLOCK_SIZE)

@@ -350,32 +350,40 @@ cdef void _load_expanded(const floating* X, Py_ssize_t n, const Model* m, block_
             q += d + 1
 
 
-# float32 blocks (Model.single_blocks) keep A column-major, except for diag: the
-# triangle's and the squared norm's short per-row loops ran scalar (1e6 x 16, K = 8, 2
-# threads, AVX-512 Xeon, em_stats row-major -> column-major: spherical 19.0 -> 13.7 ms,
-# full 61 -> 55, 64 x 16 full 2.29 -> 1.51 s), but OpenBLAS's small TN kernel, which the
-# moments A^T R then take, is slow (diag 16 x 8 15.6 -> 19.1 ms, 64 x 16 56 -> 82 ms).
-cdef inline bint _single_columns(const Model* m) noexcept nogil:
-    """Whether the float32 block A is column-major (else row-major, as _load_expanded's)."""
-    return m.cov != DIAG
+# Where BLAS takes the expanded form's products, spherical and float32 full blocks keep
+# A column-major: the row-major squared norm's and triangle's short per-row loops ran
+# scalar. But the moments A^T R then take OpenBLAS's TN kernels, slow for small ones
+# and packing A for the others, which loses for diag and float64 full. Measured 1e6 rows,
+# 2 threads, AVX-512 Xeon, em_stats row-major -> column-major: float32 16 x 8 spherical
+# 19.0 -> 13.7 ms, full 61 -> 55, diag 15.6 -> 19.1; float32 64 x 16 full 2.29 -> 1.51 s,
+# diag 56 -> 82 ms; float64 16 x 8 spherical 21.2 -> 17.5, full 76 -> 88, 64 x 16
+# spherical 81 -> 72, full 2.26 -> 2.24 s. The register tiles read a row-major A.
+cdef inline bint _columns(const Model* m) noexcept nogil:
+    """Whether the expanded block A is column-major (else row-major, as _load_expanded's)."""
+    return (m.cov == SPHERICAL or (m.cov == FULL and m.single_blocks)) and not _small_log_prob_gemm(m)
 
 
-cdef void _load_expanded_columns(const float* X, Py_ssize_t n, const Model* m, float* a, Py_ssize_t ld,
+cdef inline int _lda(const Model* m, Py_ssize_t ld) noexcept nogil:
+    """The leading dimension of the expanded block A as the GEMMs see it (see _columns)."""
+    return <int> ld if _columns(m) else <int> _n_expanded(m)
+
+
+cdef void _load_expanded_columns(const floating* X, Py_ssize_t n, const Model* m, block_float* a, Py_ssize_t ld,
                                  double* total) noexcept nogil:
-    """The expanded form's block in float32 and column-major: a[f * ld + i] = A[i, f] (see
-    _load_expanded), every feature one vector loop over the block's rows (the row-major
-    triangle's short loops ran scalar). z = x - center is formed in float64 and rounded
-    once; q(z) from the rounded z, ||z||**2 summed in float64 in total (n,)."""
+    """The expanded form's block column-major: a[f * ld + i] = A[i, f] (see _load_expanded),
+    every feature one vector loop over the block's rows (the row-major triangle's short
+    loops ran scalar). z = x - center is formed in float64 and rounded once to a's type;
+    q(z) from the rounded z, ||z||**2 summed in float64 in total (n,)."""
     cdef Py_ssize_t i, d, e, D = m.n_features, Q = m.n_quad
-    cdef const float* row
-    cdef float* z = a + Q * ld
-    cdef float* q = a
-    cdef float* zd
-    cdef float* ze
+    cdef const floating* row
+    cdef block_float* z = a + Q * ld
+    cdef block_float* q = a
+    cdef block_float* zd
+    cdef block_float* ze
     for i in range(n):  # one sequential read; D write streams (ld is padded against set conflicts)
         row = X + i * D
         for d in range(D):
-            z[d * ld + i] = <float> (row[d] - m.center[d])
+            z[d * ld + i] = <block_float> (row[d] - m.center[d])
     if m.cov == SPHERICAL:
         for i in range(n):
             total[i] = 0.0
@@ -384,7 +392,7 @@ cdef void _load_expanded_columns(const float* X, Py_ssize_t n, const Model* m, f
             for i in range(n):
                 total[i] += <double> zd[i] * zd[i]
         for i in range(n):
-            q[i] = <float> total[i]
+            q[i] = <block_float> total[i]
         return
     for d in range(D):  # diag: column d holds z_d z_d; full: the lower triangle's (d, e) row by row
         zd = z + d * ld
@@ -487,10 +495,12 @@ cdef void _project(const double* work, Py_ssize_t n, Py_ssize_t D, Py_ssize_t ld
 
 cdef void _load(const Model* m, const floating* X, Py_ssize_t n, Scratch* s) noexcept nogil:
     """The block's rows as the log-prob and statistics steps read them (s.xt or s.work)."""
-    if floating is float and m.single_blocks and _single_columns(m):
+    if floating is float and m.single_blocks and _columns(m):
         _load_expanded_columns(X, n, m, <float*> s.work, s.ld, s.row_a)
     elif floating is float and m.single_blocks:
         _load_expanded(X, n, m, <float*> s.work)
+    elif _is_expanded(m) and _columns(m):
+        _load_expanded_columns(X, n, m, s.work, s.ld, s.row_a)
     elif _is_expanded(m):
         _load_expanded(X, n, m, s.work)
     else:
@@ -520,7 +530,7 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
     cdef double* acc
     cdef double* w
     cdef const double* x
-    cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m), cols
+    cdef int n_ = <int> n, D_ = <int> D, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m), cols, lda
     cdef double one = 1.0, zero = 0.0
     cdef char notrans = b'N', trans = b'T'
     if _is_expanded(m):
@@ -532,8 +542,10 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
             c = m.cst[k]
             for i in range(n):
                 acc[i] = c
-        # column-major lp (n x K, ld) += A (n x F; A^T is column-major F x n) @ W (K x F column-major)^T
-        dgemm(&trans, &trans, &n_, &K_, &F, &one, s.work, &F, <double*> m.prec, &K_, &one, s.lp, &ld_)
+        # column-major lp (n x K, ld) += A (n x F) @ W (K x F column-major)^T
+        lda = _lda(m, ld)
+        dgemm(&notrans if _columns(m) else &trans, &trans, &n_, &K_, &F, &one, s.work, &lda, <double*> m.prec, &K_,
+              &one, s.lp, &ld_)
         return
     for k in range(K):
         acc = s.lp + k * ld
@@ -584,19 +596,17 @@ cdef void _log_prob_block_single(const Model* m, Py_ssize_t n, Scratch* s) noexc
     column-major A (single_blocks, see _load_expanded_columns; _log_prob_block's expanded form)."""
     cdef Py_ssize_t K = m.n_components, ld = s.ld, i, k
     cdef int n_ = <int> n, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m)
-    cdef bint columns = _single_columns(m)
-    cdef int lda = ld_ if columns else F
+    cdef int lda = _lda(m, ld)
     cdef float c, one = 1.0
     cdef float* acc
     cdef char trans = b'T', notrans = b'N'
-    cdef char trans_a = notrans if columns else trans
     for k in range(K):
         acc = s.lp_single + k * ld
         c = <float> m.cst[k]
         for i in range(n):
             acc[i] = c
     # column-major lp (n x K, ld) += A (n x F) @ W (K x F column-major)^T
-    sgemm(&trans_a, &trans, &n_, &K_, &F, &one, <float*> s.work, &lda, <float*> m.prec_single, &K_, &one,
+    sgemm(&notrans if _columns(m) else &trans, &trans, &n_, &K_, &F, &one, <float*> s.work, &lda, <float*> m.prec_single, &K_, &one,
           s.lp_single, &ld_)
 
 
@@ -766,8 +776,8 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
     cdef int D1 = <int> (D + 1), F = <int> _n_expanded(m), lda
     if m.single_blocks:
         # the block's moments in float32 (column-major F x K = A^T R), then summed in float64
-        lda = ld_ if _single_columns(m) else F
-        sgemm(&trans if _single_columns(m) else &notrans, &notrans, &F, &K_, &n_, &one_single, <float*> s.work, &lda,
+        lda = _lda(m, ld)
+        sgemm(&trans if _columns(m) else &notrans, &notrans, &F, &K_, &n_, &one_single, <float*> s.work, &lda,
               s.lp_single, &ld_, &zero_single, s.mom_single, &F)
         for i in range(K * F):
             s.mom[i] += s.mom_single[i]
@@ -775,7 +785,9 @@ cdef void _stats_block(const Model* m, const floating* X, Py_ssize_t row0, Py_ss
         _small_moments(s.work, n, F, s.lp, ld, K, s.mom)
     elif _is_expanded(m):
         # column-major mom (F x K) += A^T (F x n) @ R (n x K)
-        dgemm(&notrans, &notrans, &F, &K_, &n_, &one, s.work, &F, s.lp, &ld_, &one, s.mom, &F)
+        lda = _lda(m, ld)
+        dgemm(&trans if _columns(m) else &notrans, &notrans, &F, &K_, &n_, &one, s.work, &lda, s.lp, &ld_, &one,
+              s.mom, &F)
     elif m.cov == FULL:
         for k in range(K):
             nz = _full_moment_rows(s.lp + k * ld, X, n, D, m.shift + k * D, s)
