@@ -30,7 +30,9 @@ class GaussianMixture(FastValidation, FastemMixture, sklearn_gaussian_mixture.Ga
 
     Extras: ``fit``, ``fit_predict`` and ``score`` take ``sample_weight`` (a weight of
     2 is a duplicated row); float32 data is not copied to float64 (it is computed in
-    float64, and the fitted parameters are stored in float32, as scikit-learn's);
+    float64, except in the Cython kernels' float32 blocks where the model's rounding
+    bound allows them: covariances within 5e-6 relative, see README; the fitted
+    parameters are stored in float32, as scikit-learn's);
     ``fit`` holds no (n_samples, n_components) array (on a compiled backend: the numpy
     reference builds one per pass); ``X`` in ``fit`` may also be a :mod:`fastem.data`
     source (memmap, dask, chunks); ``partial_fit``, ``iter_predict``.
