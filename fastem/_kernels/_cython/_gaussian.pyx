@@ -592,8 +592,8 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
 
 
 cdef void _log_prob_block_single(const Model* m, Py_ssize_t n, Scratch* s) noexcept nogil:
-    """s.lp_single (K, ld) = cst + A W in float32 (SGEMM) for the block's float32,
-    column-major A (single_blocks, see _load_expanded_columns; _log_prob_block's expanded form)."""
+    """s.lp_single (K, ld) = cst + A W in float32 (SGEMM) for the block's float32 A
+    (single_blocks; see _columns for its layout and _log_prob_block's expanded form)."""
     cdef Py_ssize_t K = m.n_components, ld = s.ld, i, k
     cdef int n_ = <int> n, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m)
     cdef int lda = _lda(m, ld)
@@ -606,8 +606,8 @@ cdef void _log_prob_block_single(const Model* m, Py_ssize_t n, Scratch* s) noexc
         for i in range(n):
             acc[i] = c
     # column-major lp (n x K, ld) += A (n x F) @ W (K x F column-major)^T
-    sgemm(&notrans if _columns(m) else &trans, &trans, &n_, &K_, &F, &one, <float*> s.work, &lda, <float*> m.prec_single, &K_, &one,
-          s.lp_single, &ld_)
+    sgemm(&notrans if _columns(m) else &trans, &trans, &n_, &K_, &F, &one, <float*> s.work, &lda,
+          <float*> m.prec_single, &K_, &one, s.lp_single, &ld_)
 
 
 cdef double _responsibilities(const Model* m, Py_ssize_t row0, Py_ssize_t n, floating* lp, Py_ssize_t ld,
