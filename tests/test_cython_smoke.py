@@ -193,8 +193,7 @@ def test_form_follows_the_rounding_bound(covariance_type):
     assert single == [True, False]
     far32 = problem.means.copy()
     far32[0] += 2 * np.sqrt(cython_backend.EXPANDED_MAX_KAPPA_FLOAT32) * sigma
-    params, form, prec_single = cython_backend._log_prob_params(far32, *args, covariance_type, n_min,
-                                                                dtype=np.float32)
+    _, form, prec_single = cython_backend._log_prob_params(far32, *args, covariance_type, n_min, dtype=np.float32)
     assert form and prec_single is None
 
 

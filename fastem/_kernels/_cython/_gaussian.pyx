@@ -239,7 +239,7 @@ cdef Scratch _scratch_alloc(const Model* m, Py_ssize_t ld) noexcept nogil:
     cdef Py_ssize_t GD = 0 if _is_expanded(m) else _group_size(m) * D  # rows of y
     cdef Py_ssize_t W = _n_expanded(m) if _is_expanded(m) else D + 1  # columns of work
     cdef Py_ssize_t L = (K + 1) // 2 if _is_expanded(m) else 0  # rows of doubles holding lp_single
-    cdef Py_ssize_t M = (K * W + 1) // 2 if _is_expanded(m) else 0  # doubles holding mom_single
+    cdef Py_ssize_t M = (K * W + 1) // 2 if m.single_blocks else 0  # doubles holding mom_single
     cdef size_t n_bytes = ((D + W + GD + K + L + 3) * ld + _mom_size(m) + M) * sizeof(double)
     s.work = s.y = s.lp = s.row_a = s.row_b = s.sq = s.mom = NULL
     s.lp_single = s.mom_single = NULL
@@ -537,11 +537,7 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
         if _small_log_prob_gemm(m):
             _small_log_prob(s.work, n, F, m.prec, K, m.cst, s.lp, ld)
             return
-        for k in range(K):
-            acc = s.lp + k * ld
-            c = m.cst[k]
-            for i in range(n):
-                acc[i] = c
+        _fill_rows(s.lp, ld, n, m.cst, K)
         # column-major lp (n x K, ld) += A (n x F) @ W (K x F column-major)^T
         lda = _lda(m, ld)
         dgemm(&notrans if _columns(m) else &trans, &trans, &n_, &K_, &F, &one, s.work, &lda, <double*> m.prec, &K_,
@@ -591,20 +587,25 @@ cdef void _log_prob_block(const Model* m, Py_ssize_t n, Scratch* s) noexcept nog
             acc[i] = c - 0.5 * acc[i]
 
 
+cdef void _fill_rows(block_float* lp, Py_ssize_t ld, Py_ssize_t n, const double* cst, Py_ssize_t K) noexcept nogil:
+    """lp[k * ld + i] = cst[k] (in lp's type) for the n rows: the expanded form's GEMMs add A W to it."""
+    cdef Py_ssize_t i, k
+    cdef block_float c
+    for k in range(K):
+        c = <block_float> cst[k]
+        for i in range(n):
+            lp[k * ld + i] = c
+
+
 cdef void _log_prob_block_single(const Model* m, Py_ssize_t n, Scratch* s) noexcept nogil:
     """s.lp_single (K, ld) = cst + A W in float32 (SGEMM) for the block's float32 A
     (single_blocks; see _columns for its layout and _log_prob_block's expanded form)."""
-    cdef Py_ssize_t K = m.n_components, ld = s.ld, i, k
+    cdef Py_ssize_t K = m.n_components, ld = s.ld
     cdef int n_ = <int> n, K_ = <int> K, ld_ = <int> ld, F = <int> _n_expanded(m)
     cdef int lda = _lda(m, ld)
-    cdef float c, one = 1.0
-    cdef float* acc
+    cdef float one = 1.0
     cdef char trans = b'T', notrans = b'N'
-    for k in range(K):
-        acc = s.lp_single + k * ld
-        c = <float> m.cst[k]
-        for i in range(n):
-            acc[i] = c
+    _fill_rows(s.lp_single, ld, n, m.cst, K)
     # column-major lp (n x K, ld) += A (n x F) @ W (K x F column-major)^T
     sgemm(&notrans if _columns(m) else &trans, &trans, &n_, &K_, &F, &one, <float*> s.work, &lda,
           <float*> m.prec_single, &K_, &one, s.lp_single, &ld_)
