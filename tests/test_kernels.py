@@ -76,14 +76,17 @@ def test_kernel_matches_reference(kernel_backend, function, weighted, dtype, cov
 @pytest.mark.parametrize("function", ["em_stats", "suff_stats"])
 @pytest.mark.parametrize("covariance_type, n_features, n_components",
                          [("diag", 7, 13), ("full", 3, 9), ("spherical", 5, 4), ("full", 2, 2),
-                          ("spherical", 2, 3), ("diag", 150, 250), ("spherical", 300, 250), ("full", 64, 31)])
+                          ("spherical", 2, 3), ("diag", 150, 250), ("spherical", 300, 250), ("full", 64, 31),
+                          ("full", 46, 21)])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
 def test_expanded_form_paths(function, covariance_type, n_features, n_components, dtype, monkeypatch):
     """The Cython expanded form's products: register tiles of 8 and 4 components and of
     8 and 4 features with their tails (F = 14, K = 13; F = 9, K = 9; F = 6, K = 4;
     F = 5, K = 2), the log-prob tile with BLAS moments below 4 features (spherical D = 2:
     F = 3), and BLAS beyond 65536 coefficients (F x K = 75000 diag, 75250 spherical,
-    66464 full), with a row-major (diag) and a column-major block in every build;
+    66464 full), with a row-major (diag) and a column-major block in every build; in the
+    AVX-512 build, whose tiles start at 1024 features, tiles of 16 components with
+    component and feature tails (full D = 46: F = 1127, K = 21), BLAS below;
     float32 X's E-step in float32 on the log-prob tile, or its whole block in float32
     where BLAS takes the products."""
     problem = make_problem(covariance_type, 3 * BLOCK_SIZE + 1, n_features=n_features, n_components=n_components,

@@ -8,8 +8,8 @@
 #include "_vector4.h"
 
 /* lp[k * ld + i] = cst[k] + sum_f A[i * F + f] W[f * K + k], f in order, for the n rows
-   of A (row-major n x F); W row-major (F x K). Four rows share each load of W, and 8
-   (then 4) components are the vector lanes; a short last group repeats its last row
+   of A (row-major n x F); W row-major (F x K). Four rows share each load of W, and 16
+   (AVX-512), 8, then 4 components are the vector lanes; a short last group repeats its last row
    and stores only its own rows. */
 static void FASTEM_TILE(fastem_expanded_log_prob)(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
                                                    Py_ssize_t K, const double* cst, FASTEM_LP* lp, Py_ssize_t ld) {
@@ -18,6 +18,26 @@ static void FASTEM_TILE(fastem_expanded_log_prob)(const double* A, Py_ssize_t n,
         const double* a[4];
         for (Py_ssize_t r = 0; r < 4; r++) a[r] = A + (i0 + (r < nr ? r : nr - 1)) * F;
         Py_ssize_t k0 = 0;
+#if FASTEM_VECTORS8
+        for (; k0 + 16 <= K; k0 += 16) {
+            fastem_v8d lo[4], hi[4];
+            for (int r = 0; r < 4; r++) { lo[r] = fastem_load8(cst + k0); hi[r] = fastem_load8(cst + k0 + 8); }
+            const double* w = W + k0;
+            for (Py_ssize_t f = 0; f < F; f++, w += K) {
+                const fastem_v8d wl = fastem_load8(w), wh = fastem_load8(w + 8);
+                for (int r = 0; r < 4; r++) {
+                    const fastem_v8d x = fastem_splat8(a[r][f]);
+                    lo[r] += x * wl;
+                    hi[r] += x * wh;
+                }
+            }
+            for (Py_ssize_t r = 0; r < nr; r++)
+                for (int q = 0; q < 8; q++) {
+                    lp[(k0 + q) * ld + i0 + r] = (FASTEM_LP) lo[r][q];
+                    lp[(k0 + 8 + q) * ld + i0 + r] = (FASTEM_LP) hi[r][q];
+                }
+        }
+#endif
 #if FASTEM_VECTORS
         for (; k0 + 8 <= K; k0 += 8) {
             fastem_v4d lo[4], hi[4];

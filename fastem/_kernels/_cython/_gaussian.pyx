@@ -43,11 +43,13 @@ cdef extern from *:
     #else
     #define FASTEM_PREFETCH(p) ((void) 0)
     #endif
-    /* the largest F x K the expanded form's register tiles take (see _small_log_prob_gemm) */
-    #if defined(__AVX512F__)
-    #define FASTEM_SMALL_GEMM_MAX_COEFFICIENTS 0
-    #else
+    /* the largest F x K the expanded form's register tiles take, and the fewest features F
+       (see _small_log_prob_gemm) */
     #define FASTEM_SMALL_GEMM_MAX_COEFFICIENTS 65536
+    #if defined(__AVX512F__)
+    #define FASTEM_TILES_MIN_FEATURES 1024
+    #else
+    #define FASTEM_TILES_MIN_FEATURES 0
     #endif
 
     /* exp(x) is normal from these x on (ln of the smallest normal, rounded up): from
@@ -66,6 +68,7 @@ cdef extern from *:
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
     const Py_ssize_t SMALL_GEMM_MAX_COEFFICIENTS "FASTEM_SMALL_GEMM_MAX_COEFFICIENTS"
+    const Py_ssize_t TILES_MIN_FEATURES "FASTEM_TILES_MIN_FEATURES"
     const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
     const float EXP_MIN_FLOAT32 "FASTEM_EXP_MIN_FLOAT32"
     void _small_log_prob "fastem_expanded_log_prob"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
@@ -444,17 +447,25 @@ cdef inline Py_ssize_t _n_expanded(const Model* m) noexcept nogil:
 # 64 x 16 diag 177 -> 144 ms, full 2.53 -> 2.20 s; spherical 2 x 8 (F = 3) moments
 # 19 -> 26 ms (and at minimum F = 3, 35 -> 54 ms, 2026-12-03), its log-prob tile on 2 threads
 # 27.7 -> 21.5 ms (float64), 18.8 -> 16.8 (float32; one thread 34.9 -> 37.1, 30.4 -> 27.3).
-# The AVX-512 build never takes the tiles (SMALL_GEMM_MAX_COEFFICIENTS 0): their 4-double
-# vectors lose to OpenBLAS's AVX-512 kernels at every size. 2-vCPU AVX-512 Xeon,
-# 2026-12-04, float64 loops -> BLAS: 2 x 8 full 16.2 -> 11.3 ms, 16 x 8 full 94 -> 78,
-# 16 x 32 diag 76 -> 56, 64 x 16 diag 139 -> 95, full 3.50 -> 2.38 s.
+# The AVX-512 build takes the tiles (8-double vectors there) only from TILES_MIN_FEATURES
+# features: full covariances from D = 44, whose 256-row blocks of A (2 MB and more)
+# outgrow the L2 cache, so that OpenBLAS's packing copies of A, two per block, cost a
+# quarter of the pass; for fewer features BLAS wins. 2-vCPU AMD EPYC with AVX-512 (Zen 4),
+# 2026-12-07, em_stats float64 BLAS -> 8-double tiles: 64 x 16 full 2.30 -> 1.72 s;
+# 16 x 8 full 70 -> 87 ms, 16 x 32 full 274 -> 272, 16 x 32 diag 69 -> 75, 64 x 16 diag
+# 110 -> 116, spherical 90 -> 103 (float32 64 x 16 full, SGEMM -> tiles: 1.61 -> 1.64 s).
+# The 4-double tiles lost to BLAS at every size on the 2-vCPU AVX-512 Xeon (2026-12-04,
+# float64 loops -> BLAS: 2 x 8 full 16.2 -> 11.3 ms, 16 x 8 full 94 -> 78, 16 x 32 diag
+# 76 -> 56, 64 x 16 diag 139 -> 95, full 3.50 -> 2.38 s); the 8-double ones are not yet
+# measured there.
 cdef enum:
     SMALL_GEMM_MIN_FEATURES = 4
 
 
 cdef inline bint _small_log_prob_gemm(const Model* m) noexcept nogil:
     """Whether the expanded form's log-prob product is the register-tiled loop."""
-    return _n_expanded(m) * m.n_components <= SMALL_GEMM_MAX_COEFFICIENTS
+    cdef Py_ssize_t F = _n_expanded(m)
+    return F * m.n_components <= SMALL_GEMM_MAX_COEFFICIENTS and F >= TILES_MIN_FEATURES
 
 
 cdef inline bint _small_gemm(const Model* m) noexcept nogil:

@@ -17,6 +17,7 @@ static inline fastem_v4d fastem_splat(double x) { const fastem_v4d v = {x, x, x,
 typedef double fastem_v8d __attribute__((vector_size(64)));
 static inline fastem_v8d fastem_load8(const double* p) { fastem_v8d v; memcpy(&v, p, sizeof v); return v; }
 static inline void fastem_store8(double* p, fastem_v8d v) { memcpy(p, &v, sizeof v); }
+static inline fastem_v8d fastem_splat8(double x) { const fastem_v8d v = {x, x, x, x, x, x, x, x}; return v; }
 #else
 #define FASTEM_VECTORS8 0
 #endif
