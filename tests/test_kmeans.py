@@ -28,6 +28,8 @@ SIZES = (1, BLOCK - 1, BLOCK, BLOCK + 1, 5 * BLOCK + 3)
 #: K = 13 and 21 reach every tile of the distances (16 and 8 centres, then 4, then one at
 #: a time); 5 centres give plusplus_pots 4 candidates (its paired tiles)
 SHAPES = ((5, 3), (5, 17), (13, 17), (21, 17))
+#: one centre: every group of rows shares a label (the assignment's one-sweep sums)
+ONE_CENTER = ((1, 3), (1, 17))
 
 
 def _problem(n_samples, dtype, weighted, n_centers=5, n_features=3, seed=0):
@@ -78,7 +80,7 @@ def _iterations(X, x_mean, centers, weights, backend, n_threads, n_iter=4, seed=
     return out
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", SHAPES + ONE_CENTER)
 @pytest.mark.parametrize("n_samples", SIZES)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -510,32 +510,55 @@ cdef extern from *:
     }
 
     /* ---- assign: labels, and the statistics of the new assignment, over rows [start, stop) */
+    /* sum_x's rows take the group's rows in row order. Where all ROWS rows share a label
+       (every row when K = 1; most rows of separated clusters) that label's sums take
+       them in one sweep over d: row by row, each row's loads of the sums waited on the
+       previous row's stores of them (store forwarding), which cost more than the row's
+       distances. The sums are the same either way (each is the same chain of adds). */
     FASTEM_ALWAYS_INLINE void fastem_assign_group(const double* restrict z, Py_ssize_t D, const double* restrict d2,
                                                   Py_ssize_t K, Py_ssize_t i0, Py_ssize_t n,
                                                   const double* restrict w, int weighted, int* restrict labels,
                                                   double* restrict nk, long long* restrict members,
                                                   double* restrict sum_x, double* inertia, long long* n_changed) {
-        for (Py_ssize_t r = 0; r < n; r++) {
-            const double* dr = d2 + r * K;
-            const double* zr = z + r * D;
+        Py_ssize_t best[FASTEM_ROWS], r, d;
+        for (r = 0; r < n; r++) {
             const Py_ssize_t i = i0 + r;
             double second;
-            const Py_ssize_t best = fastem_nearest(dr, K, &second);
-            const double bv = dr[best];
-            Py_ssize_t d;
-            *n_changed += labels[i] != best;
-            labels[i] = (int) best;
-            double* sx = sum_x + best * D;
+            best[r] = fastem_nearest(d2 + r * K, K, &second);
+            const double bv = d2[r * K + best[r]];
+            *n_changed += labels[i] != best[r];
+            labels[i] = (int) best[r];
             if (weighted) {
                 const double wi = w[i];
                 *inertia = FASTEM_MADD(wi, bv, *inertia);
-                nk[best] += wi;
-                members[best] += wi > 0;
-                for (d = 0; d < D; d++) sx[d] = FASTEM_MADD(wi, zr[d], sx[d]);
+                nk[best[r]] += wi;
+                members[best[r]] += wi > 0;
             } else {  /* a weight of one: the products are exact */
                 *inertia += bv;
-                nk[best] += 1.0;
-                members[best] += 1;
+                nk[best[r]] += 1.0;
+                members[best[r]] += 1;
+            }
+        }
+        if (n == FASTEM_ROWS && best[0] == best[1] && best[1] == best[2] && best[2] == best[3]) {
+            double* sx = sum_x + best[0] * D;
+            const double *z0 = z, *z1 = z + D, *z2 = z + 2 * D, *z3 = z + 3 * D;
+            if (weighted) {
+                const double w0 = w[i0], w1 = w[i0 + 1], w2 = w[i0 + 2], w3 = w[i0 + 3];
+                for (d = 0; d < D; d++)
+                    sx[d] = FASTEM_MADD(w3, z3[d], FASTEM_MADD(w2, z2[d], FASTEM_MADD(w1, z1[d],
+                                                                                    FASTEM_MADD(w0, z0[d], sx[d]))));
+            } else {
+                for (d = 0; d < D; d++) sx[d] = (((sx[d] + z0[d]) + z1[d]) + z2[d]) + z3[d];
+            }
+            return;
+        }
+        for (r = 0; r < n; r++) {
+            const double* zr = z + r * D;
+            double* sx = sum_x + best[r] * D;
+            if (weighted) {
+                const double wi = w[i0 + r];
+                for (d = 0; d < D; d++) sx[d] = FASTEM_MADD(wi, zr[d], sx[d]);
+            } else {
                 for (d = 0; d < D; d++) sx[d] += zr[d];
             }
         }
