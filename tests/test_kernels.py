@@ -85,7 +85,7 @@ def test_expanded_form_paths(function, covariance_type, n_features, n_components
     F = 5, K = 2), the log-prob tile with BLAS moments below 4 features (spherical D = 2:
     F = 3), and BLAS beyond 65536 coefficients (F x K = 75000 diag, 75250 spherical,
     66464 full), with a row-major (diag) and a column-major block in every build; in the
-    AVX-512 build, whose tiles start at 1024 features, tiles of 16 components with
+    AVX-512 build, whose tiles start at 4096 coefficients, tiles of 16 components with
     component and feature tails (full D = 46: F = 1127, K = 21), BLAS below;
     float32 X's E-step in float32 on the log-prob tile, or its whole block in float32
     where BLAS takes the products."""

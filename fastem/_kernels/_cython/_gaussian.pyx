@@ -43,13 +43,12 @@ cdef extern from *:
     #else
     #define FASTEM_PREFETCH(p) ((void) 0)
     #endif
-    /* the largest F x K the expanded form's register tiles take, and the fewest features F
-       (see _small_log_prob_gemm) */
+    /* the F x K the expanded form's register tiles take (see _small_log_prob_gemm) */
     #define FASTEM_SMALL_GEMM_MAX_COEFFICIENTS 65536
     #if defined(__AVX512F__)
-    #define FASTEM_TILES_MIN_FEATURES 1024
+    #define FASTEM_SMALL_GEMM_MIN_COEFFICIENTS 4096
     #else
-    #define FASTEM_TILES_MIN_FEATURES 0
+    #define FASTEM_SMALL_GEMM_MIN_COEFFICIENTS 0
     #endif
 
     /* exp(x) is normal from these x on (ln of the smallest normal, rounded up): from
@@ -68,7 +67,7 @@ cdef extern from *:
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
     const Py_ssize_t SMALL_GEMM_MAX_COEFFICIENTS "FASTEM_SMALL_GEMM_MAX_COEFFICIENTS"
-    const Py_ssize_t TILES_MIN_FEATURES "FASTEM_TILES_MIN_FEATURES"
+    const Py_ssize_t SMALL_GEMM_MIN_COEFFICIENTS "FASTEM_SMALL_GEMM_MIN_COEFFICIENTS"
     const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
     const float EXP_MIN_FLOAT32 "FASTEM_EXP_MIN_FLOAT32"
     void _small_log_prob "fastem_expanded_log_prob"(const double* A, Py_ssize_t n, Py_ssize_t F, const double* W,
@@ -447,14 +446,15 @@ cdef inline Py_ssize_t _n_expanded(const Model* m) noexcept nogil:
 # 64 x 16 diag 177 -> 144 ms, full 2.53 -> 2.20 s; spherical 2 x 8 (F = 3) moments
 # 19 -> 26 ms (and at minimum F = 3, 35 -> 54 ms, 2026-12-03), its log-prob tile on 2 threads
 # 27.7 -> 21.5 ms (float64), 18.8 -> 16.8 (float32; one thread 34.9 -> 37.1, 30.4 -> 27.3).
-# The AVX-512 build takes the tiles (8-double vectors there) only from TILES_MIN_FEATURES
-# features: full covariances from D = 44, whose 256-row blocks of A (2 MB and more)
-# outgrow the L2 cache, so that OpenBLAS's packing copies of A, two per block, cost a
-# quarter of the pass; for fewer features BLAS wins. 2-vCPU AMD EPYC with AVX-512 (Zen 4),
-# 2026-12-07, em_stats float64 BLAS -> 8-double tiles: 64 x 16 full 2.30 -> 1.72 s;
-# 16 x 8 full 70 -> 87 ms, 16 x 32 full 274 -> 272, 16 x 32 diag 69 -> 75, 64 x 16 diag
-# 110 -> 116, spherical 90 -> 103 (float32 64 x 16 full, SGEMM -> tiles: 1.61 -> 1.64 s).
-# The 4-double tiles lost to BLAS at every size on the 2-vCPU AVX-512 Xeon (2026-12-04,
+# The AVX-512 build takes the tiles (8-double vectors there, the moments' tile over 16
+# components) only from SMALL_GEMM_MIN_COEFFICIENTS: there OpenBLAS's two packing copies
+# of each block's A cost a quarter of the pass (64 x 16 full), below its calls win.
+# 2-vCPU AMD EPYC with AVX-512 (Zen 4), 2026-12-07, em_stats float64 BLAS -> tiles, same
+# runs: 64 x 16 full 2.25-2.41 -> 1.52-1.59 s, 32 x 16 full 575 -> 400 ms, 16 x 32 full
+# 278 -> 225, 64 x 32 diag 235-247 -> 201-205; below 4096 coefficients 64 x 16 diag 108 ->
+# 113, 16 x 32 diag 65 -> 70, spherical 64 x 16 85 -> 97, 16 x 32 50 -> 68, 24 x 32 63 ->
+# 81, 16 x 8 full 80-100 either way. The 4-double tiles lost to BLAS at every size on the
+# 2-vCPU AVX-512 Xeon (2026-12-04,
 # float64 loops -> BLAS: 2 x 8 full 16.2 -> 11.3 ms, 16 x 8 full 94 -> 78, 16 x 32 diag
 # 76 -> 56, 64 x 16 diag 139 -> 95, full 3.50 -> 2.38 s); the 8-double ones are not yet
 # measured there.
@@ -464,8 +464,8 @@ cdef enum:
 
 cdef inline bint _small_log_prob_gemm(const Model* m) noexcept nogil:
     """Whether the expanded form's log-prob product is the register-tiled loop."""
-    cdef Py_ssize_t F = _n_expanded(m)
-    return F * m.n_components <= SMALL_GEMM_MAX_COEFFICIENTS and F >= TILES_MIN_FEATURES
+    cdef Py_ssize_t coefficients = _n_expanded(m) * m.n_components
+    return SMALL_GEMM_MIN_COEFFICIENTS <= coefficients <= SMALL_GEMM_MAX_COEFFICIENTS
 
 
 cdef inline bint _small_gemm(const Model* m) noexcept nogil:
@@ -1017,8 +1017,8 @@ def stats(const floating[:, ::1] X, const double[:, ::1] resp, const double[:, :
     sum_xx (S, size) with size K * n_quad expanded, else K * D * D full, D * D tied (exactly
     symmetric matrices) and K * D diag/spherical; loglik (S,). prec_single (float32 X,
     expanded, E-step only): W rounded to float32, to run the blocks in float32 where their
-    products are BLAS's (the register tiles, taken for small F x K by the AVX2 and baseline
-    builds, keep a float64 A); None: float64 blocks.
+    products are BLAS's (the register tiles, taken for the F x K of _small_log_prob_gemm,
+    keep a float64 A); None: float64 blocks.
     """
     cdef Model m = _model(means, prec, center, cst, covariance_type, expanded)
     cdef Py_ssize_t N = X.shape[0], D = m.n_features, K = m.n_components
