@@ -1,6 +1,6 @@
-/* The expanded form's two products for a block small enough that BLAS's call and
-   packing cost more than the flops (measured: OpenBLAS spent a third of the pass
-   copying 256 x 32 operands; at 64 x 16 full, a quarter). Register tiles of 4-double
+/* The expanded form's two products where BLAS's call and packing cost more than the
+   flops (measured: OpenBLAS spent a third of the pass copying 256 x 32 operands; at
+   64 x 16 full, a quarter). Register tiles of 4-double
    vectors, and 8-double ones in the AVX-512 build (_vector4.h); each sum runs in
    a fixed order, and every row takes the same path, so no result depends on the
    thread count or on where the block boundaries fall. This file: the moments; the

@@ -454,10 +454,9 @@ cdef inline Py_ssize_t _n_expanded(const Model* m) noexcept nogil:
 # 278 -> 225, 64 x 32 diag 235-247 -> 201-205; below 4096 coefficients 64 x 16 diag 108 ->
 # 113, 16 x 32 diag 65 -> 70, spherical 64 x 16 85 -> 97, 16 x 32 50 -> 68, 24 x 32 63 ->
 # 81, 16 x 8 full 80-100 either way. The 4-double tiles lost to BLAS at every size on the
-# 2-vCPU AVX-512 Xeon (2026-12-04,
-# float64 loops -> BLAS: 2 x 8 full 16.2 -> 11.3 ms, 16 x 8 full 94 -> 78, 16 x 32 diag
-# 76 -> 56, 64 x 16 diag 139 -> 95, full 3.50 -> 2.38 s); the 8-double ones are not yet
-# measured there.
+# 2-vCPU AVX-512 Xeon (2026-12-04, float64 loops -> BLAS: 2 x 8 full 16.2 -> 11.3 ms,
+# 16 x 8 full 94 -> 78, 16 x 32 diag 76 -> 56, 64 x 16 diag 139 -> 95, full 3.50 -> 2.38 s);
+# the 8-double ones are not yet measured there.
 cdef enum:
     SMALL_GEMM_MIN_FEATURES = 4
 

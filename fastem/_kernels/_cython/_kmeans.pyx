@@ -511,10 +511,10 @@ cdef extern from *:
 
     /* ---- assign: labels, and the statistics of the new assignment, over rows [start, stop) */
     /* sum_x's rows take the group's rows in row order. Where all ROWS rows share a label
-       (every row when K = 1; most rows of separated clusters) that label's sums take
-       them in one sweep over d: row by row, each row's loads of the sums waited on the
-       previous row's stores of them (store forwarding), which cost more than the row's
-       distances. The sums are the same either way (each is the same chain of adds). */
+       (every row when K = 1, as in feature_moments; rows ordered by cluster) that label's
+       sums take them in one sweep over d: row by row, each row's loads of the sums waited
+       on the previous row's stores of them (store forwarding), which cost more than the
+       row's distances. The sums are the same either way (each is the same chain of adds). */
     FASTEM_ALWAYS_INLINE void fastem_assign_group(const double* restrict z, Py_ssize_t D, const double* restrict d2,
                                                   Py_ssize_t K, Py_ssize_t i0, Py_ssize_t n,
                                                   const double* restrict w, int weighted, int* restrict labels,
