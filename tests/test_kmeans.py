@@ -5,6 +5,7 @@ against scikit-learn's ``KMeans(n_init=1, random_state)``."""
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -277,6 +278,22 @@ def test_empty_clusters_are_relocated_as_scikit_learn(backend):
 def test_bad_input_is_a_clear_error(bad, match):
     with pytest.raises(ValueError, match=match):
         kmeans(bad, 2, random_state=0)
+
+
+@pytest.mark.parametrize("at, value", [((7777, 1), np.nan), ((0, 0), -np.inf), ((9999, 2), np.inf)])
+def test_a_non_finite_entry_anywhere_is_named(backend, at, value):
+    # kmeans() finds non-finite X from its first pass's moments, not a scan beforehand
+    X = np.random.default_rng(0).normal(size=(10_000, 3))
+    X[at] = value
+    with pytest.raises(ValueError, match=re.escape(f"X contains NaN or infinity (first at index {at}")):
+        kmeans(X, 3, random_state=0, backend=backend)
+
+
+def test_overflowing_squares_are_not_taken_for_non_finite_entries():
+    X = np.random.default_rng(0).normal(size=(1000, 2)) * 1e200  # finite; its squares overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        got = kmeans(X, 2, random_state=0)
+    assert got.labels.shape == (1000,)
 
 
 def test_kernels_reject_inconsistent_state():

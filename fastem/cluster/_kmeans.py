@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 
 from .. import kernels
 from .._threads import effective_n_threads
-from .._validation import check_sample_weight, check_X
+from .._validation import check_finite, check_sample_weight, check_X
 from ._lloyd import lloyd
 from ._seeding import kmeans_plusplus
 
@@ -47,20 +47,26 @@ def kmeans(X, n_clusters: int, *, sample_weight=None, random_state=None, max_ite
     Warns ``ConvergenceWarning`` as scikit-learn does when fewer than ``n_clusters``
     distinct clusters are found (duplicate rows).
     """
-    X = check_X(X)
+    X = check_X(X, finite=False)  # fit_kmeans' first pass tells whether X is finite
     sample_weight = check_sample_weight(sample_weight, X.shape[0])
     if X.shape[0] < n_clusters:
         raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={n_clusters}.")
     return fit_kmeans(X, n_clusters, sample_weight, check_random_state(random_state), max_iter=max_iter, tol=tol,
-                      compute_inertia=compute_inertia, backend=backend, n_threads=n_threads)
+                      compute_inertia=compute_inertia, backend=backend, n_threads=n_threads, finite_checked=False)
 
 
 def fit_kmeans(X: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
                random_state: np.random.RandomState, *, max_iter: int, tol: float, compute_inertia: bool,
-               backend: str, n_threads: int | None) -> KMeansFit:
-    """:func:`kmeans` on validated input (X C-contiguous finite float32/float64,
-    sample_weight float64 or None)."""
-    mean, mean_variance = feature_moments(X, backend=backend, n_threads=n_threads)
+               backend: str, n_threads: int | None, finite_checked: bool = True) -> KMeansFit:
+    """:func:`kmeans` on validated input (X C-contiguous float32/float64, finite unless
+    ``finite_checked`` is False; sample_weight float64 or None)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # X not yet known finite: the error comes below
+        mean, mean_variance = feature_moments(X, backend=backend, n_threads=n_threads)
+    if not finite_checked and not (np.isfinite(mean).all() and np.isfinite(mean_variance)):
+        # a non-finite entry makes the moments non-finite (so does an overflow of the
+        # squares, which this lets through): the scan that names the entry only then,
+        # not a pass over every X beforehand (1e6 x 16: 4.7 of the 91 ms of a k-means)
+        check_finite(X, "X")
     x_mean = mean.astype(X.dtype)  # the centre scikit-learn subtracts (X.mean(axis=0), to rounding)
     centers, _ = kmeans_plusplus(X, x_mean, n_clusters, sample_weight, random_state, backend=backend,
                                  n_threads=n_threads)
