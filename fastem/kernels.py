@@ -281,19 +281,27 @@ def _check_kmeans(X, centers, x_mean, sample_weight=None, centers_name="centers"
     return X, centers, x_mean, v.check_sample_weight(sample_weight, X.shape[0])
 
 
-def kmeans_assign(X, centers, sample_weight=None, labels=None, *, x_mean=None, backend: str = "auto",
-                  n_threads: int | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.ndarray, KMeansStats]:
+def kmeans_assign(X, centers, sample_weight=None, labels=None, *, upper=None, lower=None, x_mean=None,
+                  backend: str = "auto", n_threads: int | None = None,
+                  block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[np.ndarray, KMeansStats]:
     """Lloyd's assignment: the nearest centre of every row (ties: the lowest index) and,
     in the same pass, per-centre weights, member counts, weighted sums of ``X - x_mean``
     and the inertia. No (N, K) array.
 
     X (N, D) float32/float64; centers (K, D) (centred coordinates); labels: (N,) int32
     written in place (its previous content counts ``n_changed``), or None for a new
-    array. Returns ``(labels, KMeansStats)``.
+    array. upper, lower: both None, or (N,) float64 written in place with each row's
+    distance to its centre and to the runner-up (inf when K = 1), the bounds
+    :func:`kmeans_bounded_assign` starts from. Returns ``(labels, KMeansStats)``.
     """
     X, centers, x_mean, sample_weight = _check_kmeans(X, centers, x_mean, sample_weight)
     labels = np.full(X.shape[0], -1, dtype=np.int32) if labels is None else v.check_state(labels, X.shape[0], np.int32, "labels")
-    stats = get_kmeans_backend(backend).kmeans_assign(X, x_mean, sample_weight, centers, labels,
+    if (upper is None) != (lower is None):
+        raise ValueError("upper and lower go together: give both or neither")
+    if upper is not None:
+        upper = v.check_state(upper, X.shape[0], np.float64, "upper")
+        lower = v.check_state(lower, X.shape[0], np.float64, "lower")
+    stats = get_kmeans_backend(backend).kmeans_assign(X, x_mean, sample_weight, centers, labels, upper, lower,
                                                       **_options(n_threads, block_size))
     return labels, stats
 

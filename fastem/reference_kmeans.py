@@ -76,9 +76,22 @@ def _fold(z, w, labels_new, labels_old, n_components) -> tuple:
     return nk, members, sum_x
 
 
-def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, block_size: int) -> KMeansStats:
+def _nearest_two(d2: np.ndarray, nearest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distances (not squared) of each row of d2 (n, K) to its nearest centre and to
+    the runner-up (inf when K = 1); d2 is overwritten."""
+    rows = np.arange(d2.shape[0])
+    first = np.sqrt(d2[rows, nearest])
+    d2[rows, nearest] = np.inf
+    return first, np.sqrt(d2.min(axis=1))
+
+
+def kmeans_assign(X, x_mean, sample_weight, centers, labels, upper=None, lower=None, *, n_threads: int,
+                  block_size: int) -> KMeansStats:
     """Lloyd's assignment: ``labels`` (in/out) become each row's nearest centre; the
-    statistics are those of the new assignment (not changes)."""
+    statistics are those of the new assignment (not changes). ``upper``, ``lower`` (N,)
+    or None: receive the distances to the nearest and to the runner-up (inf when K = 1),
+    the bounds :func:`kmeans_bounded_assign` gives rows without a label before any
+    centre has moved."""
     n_components = centers.shape[0]
     nk = np.zeros(n_components)
     members = np.zeros(n_components, dtype=np.int64)
@@ -92,6 +105,8 @@ def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, 
         n_changed += int(np.count_nonzero(new != labels[rows]))
         labels[rows] = new
         inertia += float(w @ d2[np.arange(len(new)), new])
+        if upper is not None:
+            upper[rows], lower[rows] = _nearest_two(d2, new)
         np.add.at(nk, new, w)
         np.add.at(members, new, w > 0)
         np.add.at(sum_x, new, w[:, np.newaxis] * z)
@@ -134,12 +149,9 @@ def kmeans_bounded_assign(X, x_mean, sample_weight, centers, half_gap, drift, ma
             d2 = _sq_distances(z, centers)
             nearest = d2.argmin(axis=1)
             new[scan] = nearest
-            up[scan] = np.sqrt(d2[np.arange(scan.size), nearest]) - drift[nearest]
-            if n_components > 1:
-                d2[np.arange(scan.size), nearest] = np.inf
-                low[scan] = np.sqrt(d2.min(axis=1)) + max_drift
-            else:
-                low[scan] = np.inf
+            first, second = _nearest_two(d2, nearest)
+            up[scan] = first - drift[nearest]
+            low[scan] = second + max_drift
         labels[rows] = new
         n_changed += int(np.count_nonzero(new != old))
         z = _centred(X, x_mean, rows)

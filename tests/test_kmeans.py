@@ -97,6 +97,35 @@ def test_assign_matches_reference(kernel_backend, dtype, weighted, n_samples, sh
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("shape", SHAPES + ONE_CENTER)
+@pytest.mark.parametrize("n_samples", SIZES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_assign_gives_the_bounds_of_a_first_bounded_pass(backend, dtype, weighted, n_samples, shape):
+    # Lloyd's first iteration is the plain assignment with the bounds asked for: the same
+    # labels, bounds and statistics as the bounded pass from rows without labels
+    X, x_mean, centers, weights = _problem(n_samples, dtype, weighted, *shape)
+    n, n_centers = X.shape[0], centers.shape[0]
+    labels, upper, lower = np.full(n, -1, np.int32), np.zeros(n), np.zeros(n)
+    bounded = kernels.kmeans_bounded_assign(X, centers, labels, upper, lower, _half_gaps(centers), np.zeros(n_centers),
+                                            0.0, 0.0, weights, x_mean=x_mean, backend=backend, block_size=BLOCK)
+    _, plain = kernels.kmeans_assign(X, centers, weights, x_mean=x_mean, backend=backend, block_size=BLOCK)
+    for n_threads in (1, 2):
+        got_upper, got_lower = np.zeros(n), np.zeros(n)
+        got_labels, stats = kernels.kmeans_assign(X, centers, weights, upper=got_upper, lower=got_lower,
+                                                  x_mean=x_mean, backend=backend, n_threads=n_threads,
+                                                  block_size=BLOCK)
+        np.testing.assert_array_equal(got_labels, labels)
+        np.testing.assert_array_equal(got_upper, upper)  # the same distances, the same square roots
+        np.testing.assert_array_equal(got_lower, lower)
+        assert np.isinf(got_lower).all() == (n_centers == 1)
+        _assert_stats(stats._replace(inertia=float("nan")), bounded, dtype, scale=n_samples * 10.0)
+        for a, b in zip(stats, plain):  # asking for the bounds changes nothing else
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="upper and lower go together"):
+        kernels.kmeans_assign(X, centers, upper=np.zeros(n))
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("n_samples", SIZES)
 @pytest.mark.parametrize("weighted", [False, True])

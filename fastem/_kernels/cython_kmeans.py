@@ -26,12 +26,13 @@ def _transposed(centers: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(centers.T, dtype=np.float64)
 
 
-def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, block_size: int) -> KMeansStats:
+def kmeans_assign(X, x_mean, sample_weight, centers, labels, upper=None, lower=None, *, n_threads: int,
+                  block_size: int) -> KMeansStats:
     """Lloyd's assignment (see :func:`fastem.reference_kmeans.kmeans_assign`)."""
     nk, members, sum_x, n_changed = _buffers(*X.shape, centers.shape[0], block_size)
     inertia = np.zeros(nk.shape[0])
-    _kmeans.assign(X, x_mean, sample_weight, _transposed(centers), labels, nk, members, sum_x, inertia, n_changed,
-                   _threads_for(n_threads, nk.shape[0]), block_size)
+    _kmeans.assign(X, x_mean, sample_weight, _transposed(centers), labels, upper, lower, nk, members, sum_x, inertia,
+                   n_changed, _threads_for(n_threads, nk.shape[0]), block_size)
     return KMeansStats.from_slots(nk, members, sum_x, float(inertia.sum()), n_changed)
 
 

@@ -14,6 +14,7 @@ from ._numba import kmeans as _kmeans
 from .numba_backend import _NO_WEIGHTS, _as_bytes, _n_slots, _numba_threads, _readonly
 
 _NO_CLOSEST = np.empty((0, 0))  # plusplus_pots' new_closest when the caller keeps none
+_NO_BOUNDS = np.empty(0)  # assign's upper and lower when the caller wants none
 
 
 def _buffers(n_samples: int, n_features: int, n_components: int, block_size: int):
@@ -32,13 +33,16 @@ def _inputs(X, x_mean, sample_weight, centers) -> tuple:
     return (X_bytes, _as_bytes(x_mean)[0], single, *_readonly(weights, centers_t))
 
 
-def kmeans_assign(X, x_mean, sample_weight, centers, labels, *, n_threads: int, block_size: int) -> KMeansStats:
+def kmeans_assign(X, x_mean, sample_weight, centers, labels, upper=None, lower=None, *, n_threads: int,
+                  block_size: int) -> KMeansStats:
     """Lloyd's assignment (see :func:`fastem.reference_kmeans.kmeans_assign`)."""
     nk, members, sum_x, n_changed = _buffers(*X.shape, centers.shape[0], block_size)
     inertia = np.zeros(nk.shape[0])
+    if upper is None:
+        upper = lower = _NO_BOUNDS
     with _numba_threads(min(n_threads, nk.shape[0])):
-        _kmeans.assign(*_inputs(X, x_mean, sample_weight, centers), labels, block_size, nk, members, sum_x, inertia,
-                       n_changed)
+        _kmeans.assign(*_inputs(X, x_mean, sample_weight, centers), labels, upper, lower, block_size, nk, members,
+                       sum_x, inertia, n_changed)
     return KMeansStats.from_slots(nk, members, sum_x, float(inertia.sum()), n_changed)
 
 

@@ -70,7 +70,10 @@ def lloyd(X: np.ndarray, x_mean: np.ndarray, sample_weight: np.ndarray | None, c
                                             max_drift, margin, labels, upper, lower, **options)
 
     for n_iter in range(1, max_iter + 1):
-        delta = bounded_assign()
+        # no row has a label yet: the plain assignment, which gives the bounds too (every
+        # row is open, and the bounded pass's per-row bookkeeping cost ~20 % more)
+        delta = (module.kmeans_assign(X, x_mean, sample_weight, centers, labels, upper, lower, **options)
+                 if n_iter == 1 else bounded_assign())
         nk += delta.nk
         members += delta.n_members
         sum_x += delta.sum_x

@@ -47,6 +47,7 @@ cdef extern from *:
        of 8 (or 4) centres are 4-double vectors (GCC/Clang vector extensions: AVX2/AVX-512
        registers, SSE2 pairs in the baseline build): compilers left to themselves
        vectorise the loop over d instead, with gathers. */
+    #include <math.h>
     #include "_vector4.h"
     #define FASTEM_ROWS 4
     /* rows of the bounded pass whose bounds are tested before the open ones are read */
@@ -523,17 +524,23 @@ cdef extern from *:
        sums take them in one sweep over d: row by row, each row's loads of the sums waited
        on the previous row's stores of them (store forwarding), which cost more than the
        row's distances. The sums are the same either way (each is the same chain of adds). */
+    /* upper, lower: NULL, or (N,) to receive the distances to the nearest centre and the
+       runner-up (the group's 2 ROWS square roots together, as in _settle) */
     FASTEM_ALWAYS_INLINE void fastem_assign_group(const double* restrict z, Py_ssize_t D, const double* restrict d2,
                                                   Py_ssize_t K, Py_ssize_t i0, Py_ssize_t n,
                                                   const double* restrict w, int weighted, int* restrict labels,
                                                   double* restrict nk, long long* restrict members,
-                                                  double* restrict sum_x, double* inertia, long long* n_changed) {
+                                                  double* restrict sum_x, double* inertia, long long* n_changed,
+                                                  double* restrict upper, double* restrict lower) {
         Py_ssize_t best[FASTEM_ROWS], r, d;
+        double roots[2 * FASTEM_ROWS] = {0};
         for (r = 0; r < n; r++) {
             const Py_ssize_t i = i0 + r;
             double second;
             best[r] = fastem_nearest(d2 + r * K, K, &second);
             const double bv = d2[r * K + best[r]];
+            roots[r] = bv;
+            roots[FASTEM_ROWS + r] = second;
             *n_changed += labels[i] != best[r];
             labels[i] = (int) best[r];
             if (weighted) {
@@ -545,6 +552,13 @@ cdef extern from *:
                 *inertia += bv;
                 nk[best[r]] += 1.0;
                 members[best[r]] += 1;
+            }
+        }
+        if (upper != NULL) {
+            for (r = 0; r < 2 * FASTEM_ROWS; r++) roots[r] = sqrt(roots[r]);
+            for (r = 0; r < n; r++) {
+                upper[i0 + r] = roots[r];
+                lower[i0 + r] = roots[FASTEM_ROWS + r];
             }
         }
         if (n == FASTEM_ROWS && best[0] == best[1] && best[1] == best[2] && best[2] == best[3]) {
@@ -576,7 +590,7 @@ cdef extern from *:
                                                  const double* ct, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop,
                                                  const double* w, int weighted, int* labels, double* nk,
                                                  long long* members, double* sum_x, double* inertia,
-                                                 long long* n_changed, double* z) {
+                                                 long long* n_changed, double* upper, double* lower, double* z) {
         double* d2 = z + FASTEM_ROWS * D;
         double in = *inertia;
         long long changed = *n_changed;
@@ -585,12 +599,14 @@ cdef extern from *:
             fastem_centre_group(x, xm_rep, f32, D, i0, FASTEM_ROWS, z);
             fastem_sq_distances4(z, D, ct, K, d2, fastem_ahead(x, f32, D, i0, FASTEM_ROWS, stop),
                                  FASTEM_AHEAD_STEP(FASTEM_ROWS, f32));
-            fastem_assign_group(z, D, d2, K, i0, FASTEM_ROWS, w, weighted, labels, nk, members, sum_x, &in, &changed);
+            fastem_assign_group(z, D, d2, K, i0, FASTEM_ROWS, w, weighted, labels, nk, members, sum_x, &in, &changed,
+                                upper, lower);
         }
         if (i0 < stop) {
             fastem_centre_group(x, xm_rep, f32, D, i0, stop - i0, z);
             fastem_sq_distances4(z, D, ct, K, d2, NULL, 0);
-            fastem_assign_group(z, D, d2, K, i0, stop - i0, w, weighted, labels, nk, members, sum_x, &in, &changed);
+            fastem_assign_group(z, D, d2, K, i0, stop - i0, w, weighted, labels, nk, members, sum_x, &in, &changed,
+                                upper, lower);
         }
         *inertia = in;
         *n_changed = changed;
@@ -600,9 +616,10 @@ cdef extern from *:
     FASTEM_ALWAYS_INLINE void fastem_assign_range(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
                                                   const double* ct, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop,
                                                   const double* w, int* labels, double* nk, long long* members,
-                                                  double* sum_x, double* inertia, long long* n_changed, double* z) {
-    #define FASTEM_ASSIGN_0(DD) fastem_assign_body(x, xm_rep, f32, DD, ct, K, start, stop, w, 0, labels, nk, members, sum_x, inertia, n_changed, z)
-    #define FASTEM_ASSIGN_1(DD) fastem_assign_body(x, xm_rep, f32, DD, ct, K, start, stop, w, 1, labels, nk, members, sum_x, inertia, n_changed, z)
+                                                  double* sum_x, double* inertia, long long* n_changed,
+                                                  double* upper, double* lower, double* z) {
+    #define FASTEM_ASSIGN_0(DD) fastem_assign_body(x, xm_rep, f32, DD, ct, K, start, stop, w, 0, labels, nk, members, sum_x, inertia, n_changed, upper, lower, z)
+    #define FASTEM_ASSIGN_1(DD) fastem_assign_body(x, xm_rep, f32, DD, ct, K, start, stop, w, 1, labels, nk, members, sum_x, inertia, n_changed, upper, lower, z)
         if (w == NULL) FASTEM_BY_D(D, FASTEM_ASSIGN_0);
         else FASTEM_BY_D(D, FASTEM_ASSIGN_1);
     #undef FASTEM_ASSIGN_0
@@ -627,7 +644,7 @@ cdef extern from *:
                                              const double* centers_t, Py_ssize_t K, Py_ssize_t start, Py_ssize_t stop,
                                              const double* w, int* labels, double* nk, long long* members,
                                              double* sum_x, double* inertia, long long* n_changed,
-                                             double* z) noexcept nogil
+                                             double* upper, double* lower, double* z) noexcept nogil
     void _closest_range "fastem_closest_range"(const void* x, const void* xm_rep, int f32, Py_ssize_t D,
                                                const double* center_t, Py_ssize_t start, Py_ssize_t stop,
                                                double* closest, double* z) noexcept nogil
@@ -753,17 +770,22 @@ cdef inline void _settle(const Problem* p, const double* z, const double* d2, co
 
 
 def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::1] sample_weight,
-           const double[:, ::1] centers_t, int[::1] labels, double[:, ::1] nk, long long[:, ::1] members,
-           double[:, ::1] sum_x, double[::1] inertia, long long[::1] n_changed, int n_threads,
-           Py_ssize_t block_size):
+           const double[:, ::1] centers_t, int[::1] labels, double[::1] upper, double[::1] lower,
+           double[:, ::1] nk, long long[:, ::1] members, double[:, ::1] sum_x, double[::1] inertia,
+           long long[::1] n_changed, int n_threads, Py_ssize_t block_size):
     """Lloyd's assignment into zero-filled per-slot buffers: labels (in/out, N) become the
-    nearest centre; nk, members (S, K); sum_x (S, K * D) of the centred rows; inertia,
+    nearest centre; upper, lower (N,) or None receive the distances to it and to the
+    runner-up; nk, members (S, K); sum_x (S, K * D) of the centred rows; inertia,
     n_changed (S,)."""
     cdef Py_ssize_t N = X.shape[0], D = X.shape[1]
     cdef Problem p = _problem(N, D, centers_t, sample_weight, block_size, nk.shape[0], x_mean.shape[0])
     _check_stats(&p, nk, members, sum_x, n_changed)
     if labels.shape[0] != N or inertia.shape[0] != p.n_slots:
         raise ValueError("labels must have shape (n_samples,) and inertia (n_slots,)")
+    if (upper is None) != (lower is None) or (upper is not None and (upper.shape[0] != N or lower.shape[0] != N)):
+        raise ValueError("upper and lower must both be None or have shape (n_samples,)")
+    cdef double* upper_p = NULL if upper is None else &upper[0]
+    cdef double* lower_p = NULL if lower is None else &lower[0]
     cdef Py_ssize_t K = p.n_centers, slot, start, stop
     cdef floating* xm_rep = _tiled_mean(x_mean)
     cdef double* work
@@ -790,7 +812,7 @@ def assign(const floating[:, ::1] X, const floating[::1] x_mean, const double[::
                 memset(counts, 0, (K + 1) * sizeof(long long))
                 _assign_range(&X[0, 0], xm_rep, sizeof(floating) == 4, D, p.centers_t, K, start, stop,
                               p.sample_weight, &labels[0], sums, counts, sums + K, sums + K + K * D, counts + K,
-                              work)
+                              upper_p, lower_p, work)
                 memcpy(&nk[slot, 0], sums, K * sizeof(double))
                 memcpy(&sum_x[slot, 0], sums + K, K * D * sizeof(double))
                 memcpy(&members[slot, 0], counts, K * sizeof(long long))

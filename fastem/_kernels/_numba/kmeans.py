@@ -129,8 +129,8 @@ def _fold(nk, members, sum_x, k, Z, b, w, sign):
 
 
 @njit(**JIT)
-def _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, block_size, slot, nk, members,
-                 sum_x, inertia, n_changed):
+def _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, upper, lower, block_size, slot, nk,
+                 members, sum_x, inertia, n_changed):
     n_samples = X_bytes.shape[0]
     n_features, n_centers = centers_t.shape
     Z = np.empty((min(block_size, n_samples), n_features))
@@ -142,8 +142,11 @@ def _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, 
         centre_rows(X_bytes, mean_bytes, single, r0, nb, Z)
         for b in range(nb):
             sq_distances(Z, b, centers_t, d2)
-            k = _nearest(d2)[0]
+            k, second = _nearest(d2)
             i = r0 + b
+            if upper.shape[0] > 0:
+                upper[i] = np.sqrt(d2[k])
+                lower[i] = np.sqrt(second)
             if labels[i] != k:
                 n_changed[slot] += 1
                 labels[i] = k
@@ -153,14 +156,15 @@ def _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, 
 
 
 @njit(**PARALLEL_JIT)
-def assign(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, block_size, nk, members, sum_x, inertia,
-           n_changed):
-    """Lloyd's assignment: ``labels`` (N,) int32 (in/out) become the nearest centre; the
+def assign(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, upper, lower, block_size, nk, members,
+           sum_x, inertia, n_changed):
+    """Lloyd's assignment: ``labels`` (N,) int32 (in/out) become the nearest centre;
+    ``upper``, ``lower`` (N,) the distances to it and to the runner-up, or (0,): none; the
     zeroed slot buffers ``nk``, ``members`` (S, K) float64 / int64, ``sum_x`` (S, K, D),
     ``inertia`` (S,) float64 and ``n_changed`` (S,) int64 receive the slots' statistics."""
     for slot in prange(nk.shape[0]):
-        _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, block_size, slot, nk, members,
-                     sum_x, inertia, n_changed)
+        _assign_slot(X_bytes, mean_bytes, single, sample_weight, centers_t, labels, upper, lower, block_size, slot,
+                     nk, members, sum_x, inertia, n_changed)
 
 
 #: rows of the bounded pass whose bounds are tested before the open ones are read
