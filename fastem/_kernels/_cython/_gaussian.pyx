@@ -64,8 +64,15 @@ cdef extern from *:
     #define FASTEM_LP float
     #define FASTEM_TILE(name) name##_single
     #include "_expanded_log_prob.h"
+    #include "_transpose.h"
     """
     void FASTEM_PREFETCH(const void* p) noexcept nogil
+    void _transpose_f64 "fastem_transpose_f64"(const double* x, Py_ssize_t n, Py_ssize_t D, const double* c,
+                                               double* out, Py_ssize_t ld) noexcept nogil
+    void _transpose_f32 "fastem_transpose_f32"(const float* x, Py_ssize_t n, Py_ssize_t D, const double* c,
+                                               double* out, Py_ssize_t ld) noexcept nogil
+    void _transpose_f32_f32 "fastem_transpose_f32_f32"(const float* x, Py_ssize_t n, Py_ssize_t D, const double* c,
+                                                       float* out, Py_ssize_t ld) noexcept nogil
     const Py_ssize_t SMALL_GEMM_MAX_COEFFICIENTS "FASTEM_SMALL_GEMM_MAX_COEFFICIENTS"
     const Py_ssize_t SMALL_GEMM_MIN_COEFFICIENTS "FASTEM_SMALL_GEMM_MIN_COEFFICIENTS"
     const double EXP_MIN_FLOAT64 "FASTEM_EXP_MIN_FLOAT64"
@@ -279,14 +286,27 @@ cdef void _scratch_free(Scratch* s) noexcept nogil:
     free(s.idx)
 
 
+cdef inline void _transpose(const floating* X, Py_ssize_t n, Py_ssize_t D, const double* c, block_float* out,
+                            Py_ssize_t ld) noexcept nogil:
+    """out[d * ld + i] = X[i, d] - c[d] (c NULL: X[i, d]) for the n rows of the block, in
+    float64 and rounded to out's type (see _transpose.h); ld is padded against set
+    conflicts between the D write streams."""
+    cdef Py_ssize_t i, d
+    if floating is double and block_float is double:
+        _transpose_f64(X, n, D, c, out, ld)
+    elif floating is float and block_float is double:
+        _transpose_f32(X, n, D, c, out, ld)
+    elif floating is float and block_float is float:
+        _transpose_f32_f32(X, n, D, c, out, ld)
+    else:  # float64 X, float32 block: not a combination the kernels use (float32 blocks need float32 X)
+        for i in range(n):
+            for d in range(D):
+                out[d * ld + i] = <block_float> (X[i * D + d] - (0.0 if c == NULL else c[d]))
+
+
 cdef void _load_block(const floating* X, Py_ssize_t n, Py_ssize_t D, double* xt, Py_ssize_t ld) noexcept nogil:
     """xt[d, i] = X[i, d] for the n rows of the block, as float64."""
-    cdef Py_ssize_t i, d
-    cdef const floating* row
-    for i in range(n):  # one sequential read; D write streams (ld is padded against set conflicts)
-        row = X + i * D
-        for d in range(D):
-            xt[d * ld + i] = row[d]
+    _transpose(X, n, D, <const double*> NULL, xt, ld)
 
 
 cdef inline double _sum_squares(const block_float* z, Py_ssize_t n) noexcept nogil:
@@ -377,15 +397,11 @@ cdef void _load_expanded_columns(const floating* X, Py_ssize_t n, const Model* m
     loops ran scalar). z = x - center is formed in float64 and rounded once to a's type;
     q(z) from the rounded z, ||z||**2 summed in float64 in total (n,)."""
     cdef Py_ssize_t i, d, e, D = m.n_features, Q = m.n_quad
-    cdef const floating* row
     cdef block_float* z = a + Q * ld
     cdef block_float* q = a
     cdef block_float* zd
     cdef block_float* ze
-    for i in range(n):  # one sequential read; D write streams (ld is padded against set conflicts)
-        row = X + i * D
-        for d in range(D):
-            z[d * ld + i] = <block_float> (row[d] - m.center[d])
+    _transpose(X, n, D, m.center, z, ld)
     if m.cov == SPHERICAL:
         for i in range(n):
             total[i] = 0.0
