@@ -81,10 +81,15 @@ def _iterations(X, x_mean, centers, weights, backend, n_threads, n_iter=4, seed=
     return out
 
 
-@pytest.mark.parametrize("shape", SHAPES + ONE_CENTER)
-@pytest.mark.parametrize("n_samples", SIZES)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("dtype", DTYPES)
+def _assignment_cases(test):
+    """dtype x weighted x n_samples x (shape, one centre included), for the assignment's tests."""
+    for name, values in (("shape", SHAPES + ONE_CENTER), ("n_samples", SIZES), ("weighted", [False, True]),
+                         ("dtype", DTYPES)):
+        test = pytest.mark.parametrize(name, values)(test)
+    return test
+
+
+@_assignment_cases
 def test_assign_matches_reference(kernel_backend, dtype, weighted, n_samples, shape):
     X, x_mean, centers, weights = _problem(n_samples, dtype, weighted, *shape)
     expected_labels, expected = kernels.kmeans_assign(X, centers, weights, x_mean=x_mean, backend="numpy")
@@ -97,10 +102,7 @@ def test_assign_matches_reference(kernel_backend, dtype, weighted, n_samples, sh
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("shape", SHAPES + ONE_CENTER)
-@pytest.mark.parametrize("n_samples", SIZES)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("dtype", DTYPES)
+@_assignment_cases
 def test_assign_gives_the_bounds_of_a_first_bounded_pass(backend, dtype, weighted, n_samples, shape):
     # Lloyd's first iteration is the plain assignment with the bounds asked for: the same
     # labels, bounds and statistics as the bounded pass from rows without labels
