@@ -20,7 +20,7 @@ from fastem import kernels
 from fastem.cluster import kmeans, kmeans_plusplus
 from fastem.cluster import _seeding
 from fastem.cluster._kmeans import feature_moments
-from fastem.cluster._seeding import SEARCH_BLOCK, _search_cumsum
+from fastem.cluster._seeding import SEARCH_BLOCK, _first_draw_probabilities, _search_cumsum
 from fastem.cluster._lloyd import _half_gaps
 
 BLOCK = 16
@@ -298,6 +298,14 @@ def test_empty_clusters_are_relocated_as_scikit_learn(backend):
         expected = KMeans(4, n_init=1, random_state=seed).fit(X)
         got = kmeans(X, 4, random_state=seed, backend=backend)
         np.testing.assert_array_equal(got.labels, expected.labels_)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_samples", [1, 3, 1000, 12_345, 1_000_003])
+def test_unweighted_first_draw_probabilities_are_the_quotients_of_ones(dtype, n_samples):
+    ones = np.ones(n_samples, dtype=dtype)
+    np.testing.assert_array_equal(_first_draw_probabilities(None, n_samples, dtype),
+                                  (ones / ones.sum()).astype(np.float64))
 
 
 @pytest.mark.parametrize("bad, match", [

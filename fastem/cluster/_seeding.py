@@ -35,11 +35,11 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
     n_samples = X.shape[0]
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
-    weights = np.ones(n_samples, dtype=X.dtype) if sample_weight is None else sample_weight.astype(X.dtype)
+    weights = None if sample_weight is None else sample_weight.astype(X.dtype)
     # scikit-learn's first draw, random_state.choice(n_samples, p=weights / weights.sum())
     # with its probabilities in X's dtype: numpy draws one uniform and takes the first
     # row whose cumulative probability, divided by their sum, exceeds it
-    probabilities = (weights / weights.sum()).astype(np.float64)
+    probabilities = _first_draw_probabilities(weights, n_samples, X.dtype)
     first = int(_search_cumsum(probabilities, random_state.random_sample() * probabilities.sum(), "right"))
     indices = np.full(n_clusters, -1, dtype=np.int64)
     indices[0] = first
@@ -72,6 +72,19 @@ def kmeans_plusplus(X: np.ndarray, x_mean: np.ndarray, n_clusters: int, sample_w
         else:
             np.copyto(closest_sq, new_closest[best])
     return _centred(X, x_mean, indices), indices
+
+
+def _first_draw_probabilities(weights: np.ndarray | None, n_samples: int, dtype: np.dtype) -> np.ndarray:
+    """(N,) float64 ``weights / weights.sum()`` computed in ``dtype``; weights None: all
+    ones, whose quotient is the one value 1 / N (the sum of N ones is N exactly: in float64,
+    and in float32 up to 2**24 rows), filled without the arrays of ones and quotients
+    (three N-value passes and their fresh pages, 3-15 ms at N = 1e6)."""
+    if weights is None and (np.dtype(dtype) == np.float64 or n_samples <= 2**24):
+        one = np.dtype(dtype).type(1)
+        return np.full(n_samples, np.float64(one / np.dtype(dtype).type(n_samples)))
+    if weights is None:
+        weights = np.ones(n_samples, dtype=dtype)
+    return (weights / weights.sum()).astype(np.float64)
 
 
 def _search_cumsum(values: np.ndarray, targets, side: str) -> np.ndarray:
