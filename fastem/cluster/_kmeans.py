@@ -60,7 +60,7 @@ def fit_kmeans(X: np.ndarray, n_clusters: int, sample_weight: np.ndarray | None,
                backend: str, n_threads: int | None, finite_checked: bool = True) -> KMeansFit:
     """:func:`kmeans` on validated input (X C-contiguous float32/float64, finite unless
     ``finite_checked`` is False; sample_weight float64 or None)."""
-    with np.errstate(invalid="ignore", over="ignore"):  # X not yet known finite: the error comes below
+    with np.errstate(invalid="ignore", over="ignore"):  # X may not be known finite yet: reported below
         mean, mean_variance = feature_moments(X, backend=backend, n_threads=n_threads)
     if not finite_checked and not (np.isfinite(mean).all() and np.isfinite(mean_variance)):
         # a non-finite entry makes the moments non-finite (so does an overflow of the
