@@ -79,9 +79,9 @@ def _first_draw_probabilities(weights: np.ndarray | None, n_samples: int, dtype:
     ones, whose quotient is the one value 1 / N (the sum of N ones is N exactly: in float64,
     and in float32 up to 2**24 rows), filled without the arrays of ones and quotients
     (three N-value passes and their fresh pages, 3-15 ms at N = 1e6)."""
-    if weights is None and (np.dtype(dtype) == np.float64 or n_samples <= 2**24):
-        one = np.dtype(dtype).type(1)
-        return np.full(n_samples, np.float64(one / np.dtype(dtype).type(n_samples)))
+    dtype = np.dtype(dtype)
+    if weights is None and (dtype == np.float64 or n_samples <= 2**24):
+        return np.full(n_samples, np.float64(dtype.type(1) / dtype.type(n_samples)))
     if weights is None:
         weights = np.ones(n_samples, dtype=dtype)
     return (weights / weights.sum()).astype(np.float64)

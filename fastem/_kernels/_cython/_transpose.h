@@ -15,12 +15,11 @@
 typedef float fastem_v4f __attribute__((vector_size(16)));
 #if defined(__clang__)
 #define FASTEM_SHUFFLE4(a, b, i, j, k, l) __builtin_shufflevector((a), (b), i, j, k, l)
-#define FASTEM_CONVERT(v, T) __builtin_convertvector((v), T)
 #else
 typedef long long fastem_v4i64 __attribute__((vector_size(32)));
 #define FASTEM_SHUFFLE4(a, b, i, j, k, l) __builtin_shuffle((a), (b), (fastem_v4i64) {i, j, k, l})
-#define FASTEM_CONVERT(v, T) __builtin_convertvector((v), T)
 #endif
+#define FASTEM_CONVERT(v, T) __builtin_convertvector((v), T)
 static inline fastem_v4d fastem_load4_f32(const float* p) {
     fastem_v4f v;
     memcpy(&v, p, sizeof v);
@@ -33,14 +32,15 @@ static inline void fastem_store4_f32(float* p, fastem_v4d v) {
 #endif
 
 /* The body for X's type XT and out's type OT; LOAD4 / STORE4 move 4 values between
-   memory of that type and a 4-double vector. */
+   memory of that type and a 4-double vector; FASTEM_TRANSPOSED_AT is one value the
+   scalar way (the rows and columns after the last whole tile). */
+#define FASTEM_TRANSPOSED_AT(OT, i, d) out[(d) * ld + (i)] = (OT) ((double) x[(i) * D + (d)] - (c ? c[d] : 0.0))
 #define FASTEM_TRANSPOSE_BODY(XT, OT, LOAD4, STORE4) \
-    Py_ssize_t i0 = 0, i, d; \
+    Py_ssize_t i0 = 0, d; \
     FASTEM_TRANSPOSE_TILES(XT, OT, LOAD4, STORE4) \
-    for (; i0 < n; i0++) { /* the rows after the last whole tile */ \
-        for (d = 0; d < D; d++) out[d * ld + i0] = (OT) ((double) x[i0 * D + d] - (c ? c[d] : 0.0)); \
-    } \
-    (void) i;
+    for (; i0 < n; i0++) { \
+        for (d = 0; d < D; d++) FASTEM_TRANSPOSED_AT(OT, i0, d); \
+    }
 
 #if FASTEM_VECTORS
 #define FASTEM_TRANSPOSE_TILES(XT, OT, LOAD4, STORE4) \
@@ -58,8 +58,8 @@ static inline void fastem_store4_f32(float* p, fastem_v4d v) {
             STORE4(out + (d + 2) * ld + i0, FASTEM_SHUFFLE4(t0, t2, 2, 3, 6, 7)); \
             STORE4(out + (d + 3) * ld + i0, FASTEM_SHUFFLE4(t1, t3, 2, 3, 6, 7)); \
         } \
-        for (d = D4; d < D; d++) { /* the columns after the last whole tile */ \
-            for (i = 0; i < 4; i++) out[d * ld + i0 + i] = (OT) ((double) r[i * D + d] - (c ? c[d] : 0.0)); \
+        for (d = D4; d < D; d++) { \
+            for (Py_ssize_t i = i0; i < i0 + 4; i++) FASTEM_TRANSPOSED_AT(OT, i, d); \
         } \
     }
 #else
@@ -83,4 +83,5 @@ static inline void fastem_transpose_f32_f32(const float* x, Py_ssize_t n, Py_ssi
 
 #undef FASTEM_TRANSPOSE_TILES
 #undef FASTEM_TRANSPOSE_BODY
+#undef FASTEM_TRANSPOSED_AT
 #endif
